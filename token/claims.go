@@ -1,0 +1,270 @@
+package token
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Claims are the claims of a link token. Zero times and empty strings mean
+// the claim is absent.
+type Claims struct {
+	// Subject ("sub") is the user id: 1 to 255 bytes, no control characters.
+	Subject string
+	// Audience ("aud") names the sites the link is for; the gateway's
+	// audience must be among them. One value is encoded as a JSON string.
+	Audience []string
+	// Issuer ("iss") names who minted the link.
+	Issuer string
+	// Expiry ("exp") is when the link stops working.
+	Expiry time.Time
+	// IssuedAt ("iat") is when the link was minted.
+	IssuedAt time.Time
+	// NotBefore ("nbf") is when the link starts working.
+	NotBefore time.Time
+	// ID ("jti") identifies the link, for logs; the Signer makes one of 96
+	// random bits.
+	ID string
+	// Email ("email") and Name ("name") are passed to the site.
+	Email string
+	Name  string
+	// Path ("path") limits the link, and the session it opens, to a URL path
+	// prefix, matched by whole segments: "/survey/42" covers "/survey/42"
+	// and "/survey/42/q1" but not "/survey/420". Empty means the whole site.
+	Path string
+}
+
+// maxClaimLength bounds sub, jti, email, name and path.
+const maxClaimLength = 255
+
+// MarshalJSON encodes the claims as a JWT claims set, dates in seconds.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	return c.appendJSON(nil), nil
+}
+
+// appendJSON appends the JSON claims set to dst.
+func (c *Claims) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = appendString(dst, "sub", c.Subject, true)
+	switch len(c.Audience) {
+	case 0:
+	case 1:
+		dst = appendString(dst, "aud", c.Audience[0], false)
+	default:
+		dst = append(dst, `,"aud":[`...)
+		for i, a := range c.Audience {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, a)
+		}
+		dst = append(dst, ']')
+	}
+	dst = appendString(dst, "iss", c.Issuer, false)
+	dst = appendDate(dst, "exp", c.Expiry)
+	dst = appendDate(dst, "iat", c.IssuedAt)
+	dst = appendDate(dst, "nbf", c.NotBefore)
+	dst = appendString(dst, "jti", c.ID, false)
+	dst = appendString(dst, "email", c.Email, false)
+	dst = appendString(dst, "name", c.Name, false)
+	dst = appendString(dst, "path", c.Path, false)
+	return append(dst, '}')
+}
+
+func appendString(dst []byte, name, value string, first bool) []byte {
+	if value == "" && !first {
+		return dst
+	}
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return appendJSONString(dst, value)
+}
+
+func appendDate(dst []byte, name string, t time.Time) []byte {
+	if t.IsZero() {
+		return dst
+	}
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return strconv.AppendInt(dst, t.Unix(), 10)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// parseClaims decodes a claims set. Member names are case-sensitive;
+// duplicates, dates that are not numbers and strings that are not strings
+// are errors. Unknown members are ignored.
+func parseClaims(payload []byte) (*Claims, error) {
+	c := new(Claims)
+	err := members(payload, func(name string, dec *json.Decoder) error {
+		var err error
+		switch name {
+		case "sub":
+			c.Subject, err = stringValue(dec, name)
+		case "aud":
+			c.Audience, err = audienceValue(dec)
+		case "iss":
+			c.Issuer, err = stringValue(dec, name)
+		case "exp":
+			c.Expiry, err = dateValue(dec, name)
+		case "iat":
+			c.IssuedAt, err = dateValue(dec, name)
+		case "nbf":
+			c.NotBefore, err = dateValue(dec, name)
+		case "jti":
+			c.ID, err = stringValue(dec, name)
+		case "email":
+			c.Email, err = stringValue(dec, name)
+		case "name":
+			c.Name, err = stringValue(dec, name)
+		case "path":
+			c.Path, err = stringValue(dec, name)
+		default:
+			err = skipValue(dec)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// audienceValue decodes "aud": a string or an array of strings.
+func audienceValue(dec *json.Decoder) ([]string, error) {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, errors.New("not JSON")
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, errors.New("aud is not a string or an array of strings")
+		}
+		return []string{s}, nil
+	}
+	var list []string
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
+		return nil, errors.New("aud is not a string or an array of strings")
+	}
+	return list, nil
+}
+
+// checkShape checks what must hold of every token's claims whoever reads
+// them: the required claims are present and every string claim is short and
+// free of control characters.
+func (c *Claims) checkShape() error {
+	switch {
+	case c.Subject == "":
+		return errors.New("sub is missing")
+	case len(c.Audience) == 0:
+		return errors.New("aud is missing")
+	case c.Expiry.IsZero():
+		return errors.New("exp is missing")
+	case c.IssuedAt.IsZero():
+		return errors.New("iat is missing")
+	case c.ID == "":
+		return errors.New("jti is missing")
+	case !c.Expiry.After(c.IssuedAt):
+		return errors.New("exp is not after iat")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"sub", c.Subject}, {"jti", c.ID}, {"email", c.Email}, {"name", c.Name}, {"path", c.Path},
+	} {
+		if len(f.value) > maxClaimLength {
+			return fmt.Errorf("%s is longer than %d bytes", f.name, maxClaimLength)
+		}
+		if hasControl(f.value) {
+			return fmt.Errorf("%s contains a control character", f.name)
+		}
+	}
+	if hasControl(c.Issuer) {
+		return errors.New("iss contains a control character")
+	}
+	for _, a := range c.Audience {
+		if a == "" || hasControl(a) {
+			return errors.New("aud holds an empty value or a control character")
+		}
+	}
+	if c.Path != "" && !cleanPath(c.Path) {
+		return errors.New(`path must start with "/" and hold no empty, "." or ".." segment, "\", "%", "?" or "#"`)
+	}
+	return nil
+}
+
+// hasControl reports whether s holds a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanPath reports whether p is a decoded absolute URL path with no empty,
+// "." or ".." segment (a trailing slash is allowed) and none of `\ % ? #`.
+func cleanPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, `\%?#`) {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if s == "." || s == ".." || s == "" && i != len(segs)-1 {
+			return false
+		}
+	}
+	return true
+}
