@@ -1,0 +1,204 @@
+package caddymodule
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// checkSameOrigin fails unless location resolves, against the site and as a whole URL after it, to
+// shop.example.
+func checkSameOrigin(t *testing.T, location string) {
+	t.Helper()
+	if len(location) < 1 || location[0] != '/' || len(location) > 1 && (location[1] == '/' || location[1] == '\\') {
+		t.Fatalf("location %q does not start with exactly one slash", location)
+	}
+	if strings.ContainsAny(location, "\r\n\t #") {
+		t.Fatalf("location %q holds a control character, space or '#'", location)
+	}
+	base, err := url.Parse("https://shop.example/some/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := url.Parse(location)
+	if err != nil {
+		t.Fatalf("location %q does not parse: %v", location, err)
+	}
+	if got := base.ResolveReference(ref); got.Host != "shop.example" || got.Scheme != "https" {
+		t.Fatalf("location %q resolves to %s, off the site", location, got)
+	}
+	joined, err := url.Parse("https://shop.example" + location)
+	if err != nil {
+		t.Fatalf("https://shop.example%s does not parse: %v", location, err)
+	}
+	if joined.Host != "shop.example" {
+		t.Fatalf("https://shop.example%s has host %q", location, joined.Host)
+	}
+}
+
+func TestRedeemLocation(t *testing.T) {
+	tests := []struct {
+		target, want string
+	}{
+		{"/cart?token=abc", "/cart"},
+		{"/cart?a=1&token=abc&b=2", "/cart?a=1&b=2"},
+		{"/cart?token=abc&a=1", "/cart?a=1"},
+		{"/cart?a=1&token=abc", "/cart?a=1"},
+		{"/cart?b=2&a=1&token=abc&c=%20x+y&d", "/cart?b=2&a=1&c=%20x+y&d"},
+		{"/cart?tok%65n=abc&a=1", "/cart?a=1"},
+		{"/cart?a=1&&token=abc&&b=2&", "/cart?a=1&b=2"},
+		{"/cart?tokens=1&xtoken=2&token=abc", "/cart?tokens=1&xtoken=2"},
+		{"/cart?TOKEN=1&token=abc", "/cart?TOKEN=1"},
+		{"/cart?token", "/cart"},
+		{"/cart?token=abc&token=def", "/cart"},
+		{"/cart", "/cart"},
+		{"/cart?", "/cart"},
+		{"/?token=abc", "/"},
+		{"/survey/42/q%201?x=%2F%2F&token=t", "/survey/42/q%201?x=%2F%2F"},
+		{"/a%2Fb?token=t", "/a%2Fb"},
+
+		// Paths that would leave the site collapse to one leading slash.
+		{"//evil.example/x?token=abc", "/evil.example/x"},
+		{"///evil.example", "/evil.example"},
+		{"/%2F%2Fevil.example", "/%2F%2Fevil.example"},
+		{"/%5Cevil.example", "/%5Cevil.example"},
+		{"//?token=abc&a=1", "/?a=1"},
+	}
+	for _, tt := range tests {
+		u, err := url.ParseRequestURI(tt.target)
+		if err != nil {
+			t.Fatalf("ParseRequestURI(%q): %v", tt.target, err)
+		}
+		got := redeemLocation(u, "token")
+		if got != tt.want {
+			t.Errorf("redeemLocation(%q) = %q, want %q", tt.target, got, tt.want)
+		}
+		checkSameOrigin(t, got)
+	}
+}
+
+// TestRedeemLocationUnsafeURLs builds URLs no request line yields, to prove the result stays on the
+// site and on one line whatever the handler is given.
+func TestRedeemLocationUnsafeURLs(t *testing.T) {
+	tests := []struct {
+		u    url.URL
+		want string
+	}{
+		{url.URL{}, "/"},
+		{url.URL{Path: `/\evil.example`}, "/%5Cevil.example"},
+		{url.URL{Path: `\\evil.example`}, "/%5C%5Cevil.example"},
+		{url.URL{Path: `/\/\evil.example`, RawPath: `/\/\evil.example`}, "/%5C/%5Cevil.example"},
+		{url.URL{Path: "//evil.example", RawPath: "//evil.example"}, "/evil.example"},
+		{url.URL{Path: "relative"}, "/relative"},
+		{url.URL{Path: "/\t/evil.example"}, "/%09/evil.example"},
+		{url.URL{Path: "/x\r\nSet-Cookie: a=b"}, "/x%0D%0ASet-Cookie:%20a=b"},
+		{url.URL{Path: "/x", RawQuery: "a=\r\nSet-Cookie:%20b&token=t"}, "/x?a=%0D%0ASet-Cookie:%20b"},
+		{url.URL{Path: "/x", RawQuery: "a=1#frag"}, "/x?a=1%23frag"},
+		{url.URL{Path: "/x", RawQuery: "n=zoë"}, "/x?n=zo%C3%AB"},
+		{url.URL{Path: "/x", RawQuery: "a=b c\x7f"}, "/x?a=b%20c%7F"},
+		{url.URL{Opaque: "//evil.example/x"}, "/"},
+	}
+	for _, tt := range tests {
+		got := redeemLocation(&tt.u, "token")
+		if got != tt.want {
+			t.Errorf("redeemLocation(%#v) = %q, want %q", tt.u, got, tt.want)
+		}
+		checkSameOrigin(t, got)
+	}
+}
+
+func TestQueryParam(t *testing.T) {
+	tests := []struct {
+		rawQuery, param string
+		wantValue       string
+		wantN           int
+	}{
+		{"", "token", "", 0},
+		{"a=1", "token", "", 0},
+		{"token=abc", "token", "abc", 1},
+		{"a=1&token=abc.def.ghi&b=2", "token", "abc.def.ghi", 1},
+		{"token=first&token=second", "token", "first", 2},
+		{"token=a&tok%65n=b&token=c", "token", "a", 3},
+		{"tok%65n=abc", "token", "abc", 1},
+		{"tok%6", "tok%6", "", 1},
+		{"token=a%2Eb", "token", "a.b", 1},
+		{"token=a+b", "token", "a b", 1},
+		{"token=%zz", "token", "%zz", 1},
+		{"token", "token", "", 1},
+		{"token=", "token", "", 1},
+		{"token=a=b", "token", "a=b", 1},
+		{"TOKEN=abc&tokens=x&xtoken=y", "token", "", 0},
+		{"my+key=v&my%20key=w", "my key", "v", 2},
+		{"a=1;token=abc", "token", "", 0},
+		{"&&token=abc&&", "token", "abc", 1},
+	}
+	for _, tt := range tests {
+		value, n := queryParam(tt.rawQuery, tt.param)
+		if value != tt.wantValue || n != tt.wantN {
+			t.Errorf("queryParam(%q, %q) = %q, %d; want %q, %d", tt.rawQuery, tt.param, value, n, tt.wantValue, tt.wantN)
+		}
+	}
+}
+
+func TestStripParam(t *testing.T) {
+	tests := []struct {
+		rawQuery, param, want string
+	}{
+		{"", "token", ""},
+		{"token=abc", "token", ""},
+		{"a=1&token=abc&b=2", "token", "a=1&b=2"},
+		{"z=9&a=1&token=abc&m=%41%42&n=a+b&flag", "token", "z=9&a=1&m=%41%42&n=a+b&flag"},
+		{"token=a&tok%65n=b&token", "token", ""},
+		{"a=1&&b=2&", "token", "a=1&b=2"},
+		{"a=%zz&token=x", "token", "a=%zz"},
+		{"tokens=1&TOKEN=2&=3", "token", "tokens=1&TOKEN=2&=3"},
+		{"code=x&state=y", "code", "state=y"},
+	}
+	for _, tt := range tests {
+		if got := stripParam(tt.rawQuery, tt.param); got != tt.want {
+			t.Errorf("stripParam(%q, %q) = %q, want %q", tt.rawQuery, tt.param, got, tt.want)
+		}
+		if _, n := queryParam(stripParam(tt.rawQuery, tt.param), tt.param); n != 0 {
+			t.Errorf("stripParam(%q, %q) leaves %d occurrences", tt.rawQuery, tt.param, n)
+		}
+	}
+}
+
+func FuzzRedeemLocation(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"/cart", "a=1&token=abc&b=2", "token"},
+		{"//evil.example/x", "token=abc", "token"},
+		{`/\evil.example`, "", "token"},
+		{`\\evil`, "x=1", "token"},
+		{"/%2F%2Fevil", "tok%65n=1", "token"},
+		{"", "", "token"},
+		{"/\t/evil", "a=\r\n", "a"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, target, rawQuery, param string) {
+		urls := []*url.URL{{Path: target, RawQuery: rawQuery}, {Path: target, RawPath: target, RawQuery: rawQuery}}
+		if u, err := url.ParseRequestURI(target); err == nil {
+			urls = append(urls, u)
+		}
+		for _, u := range urls {
+			loc := redeemLocation(u, param)
+			checkSameOrigin(t, loc)
+			if _, query, ok := strings.Cut(loc, "?"); ok && !hasUnsafeByte(u.RawQuery) {
+				if _, n := queryParam(query, param); n != 0 {
+					t.Fatalf("redeemLocation(%q) = %q still holds %q", u, loc, param)
+				}
+			}
+		}
+	})
+}
+
+// hasUnsafeByte reports whether s holds a byte redeemLocation percent-encodes.
+func hasUnsafeByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == '#' || s[i] >= 0x7f {
+			return true
+		}
+	}
+	return false
+}
