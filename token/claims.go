@@ -148,31 +148,29 @@ func appendJSONString(dst []byte, s string) []byte {
 // are errors. Unknown members are ignored.
 func parseClaims(payload []byte) (*Claims, error) {
 	c := new(Claims)
-	err := members(payload, func(name string, dec *json.Decoder) error {
+	err := members(payload, func(name string, value []byte) error {
 		var err error
 		switch name {
 		case "sub":
-			c.Subject, err = stringValue(dec, name)
+			c.Subject, err = stringValue(value, name)
 		case "aud":
-			c.Audience, err = audienceValue(dec)
+			c.Audience, err = audienceValue(value)
 		case "iss":
-			c.Issuer, err = stringValue(dec, name)
+			c.Issuer, err = stringValue(value, name)
 		case "exp":
-			c.Expiry, err = dateValue(dec, name)
+			c.Expiry, err = dateValue(value, name)
 		case "iat":
-			c.IssuedAt, err = dateValue(dec, name)
+			c.IssuedAt, err = dateValue(value, name)
 		case "nbf":
-			c.NotBefore, err = dateValue(dec, name)
+			c.NotBefore, err = dateValue(value, name)
 		case "jti":
-			c.ID, err = stringValue(dec, name)
+			c.ID, err = stringValue(value, name)
 		case "email":
-			c.Email, err = stringValue(dec, name)
+			c.Email, err = stringValue(value, name)
 		case "name":
-			c.Name, err = stringValue(dec, name)
+			c.Name, err = stringValue(value, name)
 		case "path":
-			c.Path, err = stringValue(dec, name)
-		default:
-			err = skipValue(dec)
+			c.Path, err = stringValue(value, name)
 		}
 		return err
 	})
@@ -183,16 +181,8 @@ func parseClaims(payload []byte) (*Claims, error) {
 }
 
 // audienceValue decodes "aud": a string or an array of strings.
-func audienceValue(dec *json.Decoder) ([]string, error) {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, errors.New("not JSON")
-	}
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errors.New("aud is not a string or an array of strings")
-		}
+func audienceValue(raw []byte) ([]string, error) {
+	if s, err := stringOf(raw); err == nil {
 		return []string{s}, nil
 	}
 	var list []string

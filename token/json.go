@@ -1,71 +1,121 @@
 package token
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // members calls fn for each member of the JSON object in data, in order,
-// with a decoder positioned at the member's value; fn must consume the value
-// (skipValue does). Duplicate names, after unescaping, are an error, as is
-// anything but one object.
-func members(data []byte, fn func(name string, dec *json.Decoder) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
+// with the member's raw value. Anything but one valid JSON object is an
+// error, and so are duplicate names (compared after unescaping).
+func members(data []byte, fn func(name string, value []byte) error) error {
+	if !json.Valid(data) {
 		return errors.New("not JSON")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
 		return errors.New("not a JSON object")
 	}
 	var seen [16]string
 	names := seen[:0]
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errors.New("not JSON")
+	for i = skipSpace(data, i+1); data[i] != '}'; i = skipSpace(data, i) {
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
 		}
-		name, _ := tok.(string)
+		end := valueEnd(data, i)
+		name, err := stringOf(data[i:end])
+		if err != nil {
+			return err
+		}
 		for _, n := range names {
 			if n == name {
 				return fmt.Errorf("duplicate member %q", truncate(name))
 			}
 		}
 		names = append(names, name)
-		if err := fn(name, dec); err != nil {
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		end = valueEnd(data, i)
+		if err := fn(name, data[i:end]); err != nil {
 			return err
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return errors.New("not JSON")
-	}
-	if _, err := dec.Token(); err == nil {
-		return errors.New("data after the JSON object")
+		i = end
 	}
 	return nil
 }
 
-// skipValue consumes one JSON value.
-func skipValue(dec *json.Decoder) error {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return errors.New("not JSON")
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
 	}
-	return nil
+	return i
 }
 
-// stringValue decodes a JSON string; anything else is an error naming the member.
-func stringValue(dec *json.Decoder, name string) (string, error) {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return "", errors.New("not JSON")
+// valueEnd returns the index just past the value starting at data[i], in
+// data already known to be valid JSON.
+func valueEnd(data []byte, i int) int {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			for i++; data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// stringOf decodes a raw JSON value that must be a string. Invalid UTF-8
+// becomes U+FFFD, as with encoding/json.
+func stringOf(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", errors.New("not a string")
+	}
+	body := raw[1 : len(raw)-1]
+	plain := utf8.Valid(body)
+	for _, c := range body {
+		if c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(body), nil
 	}
 	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errors.New("not a string")
+	}
+	return s, nil
+}
+
+// stringValue decodes a member's raw value that must be a string.
+func stringValue(raw []byte, name string) (string, error) {
+	s, err := stringOf(raw)
+	if err != nil {
 		return "", fmt.Errorf("%s is not a string", name)
 	}
 	return s, nil
@@ -76,11 +126,7 @@ const maxNumericDate = 253402300799
 
 // dateValue decodes a NumericDate (RFC 7519 §2): a JSON number of seconds
 // since the epoch, possibly fractional, between 0 and the end of year 9999.
-func dateValue(dec *json.Decoder, name string) (time.Time, error) {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return time.Time{}, errors.New("not JSON")
-	}
+func dateValue(raw []byte, name string) (time.Time, error) {
 	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return time.Time{}, fmt.Errorf("%s is not a number", name)
 	}
