@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -127,10 +125,6 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		}
 		aud = origin(u)
 	}
-	id, err := newLinkID()
-	if err != nil {
-		return failure(stderr, "sign", err)
-	}
 	now := time.Now().UTC().Truncate(time.Second)
 	c := token.Claims{
 		Subject:  sub,
@@ -138,15 +132,15 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		Issuer:   o.iss,
 		Expiry:   now.Add(o.ttl),
 		IssuedAt: now,
-		ID:       id,
 		Email:    email,
 		Name:     name,
 		Path:     o.path,
 	}
-	tok, err := o.signer.Sign(c)
+	b, err := o.signer.AppendSign(nil, &c)
 	if err != nil {
 		return failure(stderr, "sign", err)
 	}
+	tok := string(b)
 	link := ""
 	if o.url != "" {
 		if link, err = token.Link(o.url, o.param, tok); err != nil {
@@ -162,7 +156,7 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		return exitOK
 	}
 	res := signResult{
-		ID:        id,
+		ID:        c.ID,
 		Token:     tok,
 		URL:       link,
 		Subject:   sub,
@@ -175,15 +169,6 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		return failure(stderr, "sign", err)
 	}
 	return exitOK
-}
-
-// newLinkID returns a fresh random link id (jti) of 128 bits, base64url.
-func newLinkID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("reading random bytes: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // parseLinkURL parses the absolute http or https URL a link points to. Its
