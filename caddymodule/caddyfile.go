@@ -1,0 +1,211 @@
+package caddymodule
+
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("magic_link", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("magic_link", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseCaddyfile sets up the handler from Caddyfile tokens.
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(MagicLink)
+	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	magic_link [<matcher>] {
+//		keys            <file>...
+//		audience        <aud>
+//		issuer          <iss>
+//		param           <name>
+//		leeway          <duration>
+//		max_link_age    <duration>
+//		session_secret  <secret>
+//		session_ttl     <duration>
+//		cookie_name     <name>
+//		cookie_domain   <domain>
+//		cookie_samesite lax|strict|none
+//		insecure_cookie
+//		redeem          redirect|confirm|forward
+//		unauthenticated deny|pass|redirect <url>
+//		header_user     <name>
+//		header_email    <name>
+//		header_name     <name>
+//	}
+//
+// keys and audience are required; keys may be given more than once.
+func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("magic_link takes no arguments, only a block; got %q", d.Val())
+	}
+
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		sub := d.Val()
+		if sub != "keys" {
+			if seen[sub] {
+				return d.Errf("magic_link: %s is set twice", sub)
+			}
+			seen[sub] = true
+		}
+		var err error
+		switch sub {
+		case "keys":
+			files := d.RemainingArgs()
+			if len(files) == 0 {
+				return d.Errf("keys: name one or more key files")
+			}
+			m.Keys = append(m.Keys, files...)
+		case "audience":
+			err = oneArg(d, &m.Audience)
+		case "issuer":
+			err = oneArg(d, &m.Issuer)
+		case "param":
+			if err = oneArg(d, &m.Param); err == nil && !validParam(m.Param) {
+				err = d.Errf("param %q: use letters, digits, '-', '_', '.' or '~'", m.Param)
+			}
+		case "leeway":
+			var v caddy.Duration
+			if err = durationArg(d, &v, true); err == nil {
+				m.Leeway = &v
+			}
+		case "max_link_age":
+			err = durationArg(d, &m.MaxLinkAge, false)
+		case "session_secret":
+			if err = oneArg(d, &m.SessionSecret); err == nil && !strings.Contains(m.SessionSecret, "{") &&
+				len(m.SessionSecret) < minSessionSecret {
+				err = d.Errf("session_secret: %d bytes is too short; use at least %d, or a placeholder such as {env.MAGIC_LINK_SECRET}",
+					len(m.SessionSecret), minSessionSecret)
+			}
+		case "session_ttl":
+			err = durationArg(d, &m.SessionTTL, false)
+		case "cookie_name":
+			err = oneArg(d, &m.CookieName)
+		case "cookie_domain":
+			err = oneArg(d, &m.CookieDomain)
+		case "cookie_samesite":
+			if err = oneArg(d, &m.CookieSameSite); err == nil {
+				if _, ok := sameSiteValues[m.CookieSameSite]; !ok {
+					err = d.Errf("cookie_samesite %q: use lax, strict or none", m.CookieSameSite)
+				}
+			}
+		case "insecure_cookie":
+			if d.NextArg() {
+				return d.Errf("insecure_cookie takes no arguments; got %q", d.Val())
+			}
+			m.InsecureCookie = true
+		case "redeem":
+			if err = oneArg(d, &m.Redeem); err == nil {
+				if e := checkRedeem(m.Redeem); e != nil {
+					err = d.Err(e.Error())
+				}
+			}
+		case "unauthenticated":
+			err = m.unmarshalUnauthenticated(d)
+		case "header_user":
+			err = headerArg(d, &m.HeaderUser)
+		case "header_email":
+			err = headerArg(d, &m.HeaderEmail)
+		case "header_name":
+			err = headerArg(d, &m.HeaderName)
+		default:
+			return d.Errf("unrecognized magic_link subdirective %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	if len(m.Keys) == 0 {
+		return d.Err("magic_link: keys is required: name the JWK, JWKS or PEM files that verify links")
+	}
+	if m.Audience == "" {
+		return d.Err("magic_link: audience is required: set it to the site's origin, as in the links' aud claim")
+	}
+	if m.CookieSameSite == "none" && m.InsecureCookie {
+		return d.Err("magic_link: cookie_samesite none needs a Secure cookie: remove insecure_cookie or use lax or strict")
+	}
+	return nil
+}
+
+// unmarshalUnauthenticated parses the arguments of the unauthenticated subdirective.
+func (m *MagicLink) unmarshalUnauthenticated(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("unauthenticated: use deny, pass or redirect <url>")
+	}
+	if err := checkUnauthenticated(args[0]); err != nil {
+		return d.Err(err.Error())
+	}
+	m.Unauthenticated = args[0]
+	switch {
+	case args[0] == UnauthenticatedRedirect && len(args) != 2:
+		return d.Errf("unauthenticated redirect: give exactly one URL to redirect to")
+	case args[0] != UnauthenticatedRedirect && len(args) != 1:
+		return d.Errf("unauthenticated %s takes no more arguments", args[0])
+	}
+	if len(args) == 2 {
+		m.RedirectURL = args[1]
+	}
+	return nil
+}
+
+// oneArg reads the single argument of the current subdirective into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	sub := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: missing value", sub)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: takes one value; got also %q", sub, d.Val())
+	}
+	return nil
+}
+
+// durationArg reads the single duration argument of the current subdirective into dst. Zero is
+// accepted only when zeroOK.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, zeroOK bool) error {
+	sub := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s %q: not a duration; write it like 30s, 15m or 24h", sub, s)
+	}
+	if v < 0 || v == 0 && !zeroOK {
+		return d.Errf("%s %q: must be positive", sub, s)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+// headerArg reads the single header name argument of the current subdirective into dst.
+func headerArg(d *caddyfile.Dispenser, dst *string) error {
+	sub := d.Val()
+	if err := oneArg(d, dst); err != nil {
+		return err
+	}
+	if err := checkHeaderName(sub, *dst); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*MagicLink)(nil)
