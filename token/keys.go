@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -132,26 +133,23 @@ func parseKeyData(data []byte) ([]jose.JSONWebKey, error) {
 		}
 	case trimmed[0] == '{':
 		var probe struct {
-			Keys json.RawMessage `json:"keys"`
+			Keys []json.RawMessage `json:"keys"`
 		}
 		if err := json.Unmarshal(trimmed, &probe); err != nil {
-			return nil, fmt.Errorf("not valid JSON: %v", err)
+			return nil, fmt.Errorf("not a JWK or a JWKS: %v", err)
 		}
-		if probe.Keys != nil {
-			var set jose.JSONWebKeySet
-			if err := json.Unmarshal(trimmed, &set); err != nil {
-				return nil, fmt.Errorf("bad JWKS: %s", joseMessage(err))
+		raws := probe.Keys
+		if probe.Keys == nil {
+			raws = []json.RawMessage{trimmed}
+		} else if len(raws) == 0 {
+			return nil, errors.New("the JWKS holds no keys")
+		}
+		for _, raw := range raws {
+			k, err := parseJWK(raw)
+			if err != nil {
+				return nil, err
 			}
-			if len(set.Keys) == 0 {
-				return nil, errors.New("the JWKS holds no keys")
-			}
-			keys = set.Keys
-		} else {
-			var k jose.JSONWebKey
-			if err := k.UnmarshalJSON(trimmed); err != nil {
-				return nil, fmt.Errorf("bad JWK: %s", joseMessage(err))
-			}
-			keys = []jose.JSONWebKey{k}
+			keys = append(keys, k)
 		}
 	default:
 		return nil, errors.New("not a JWK, a JWKS or a PEM key")
@@ -167,6 +165,25 @@ func parseKeyData(data []byte) ([]jose.JSONWebKey, error) {
 		keys[i].KeyID = id
 	}
 	return keys, nil
+}
+
+// parseJWK parses one JWK. Besides go-jose's checks, a "key_ops" member
+// must allow signing or verifying.
+func parseJWK(raw []byte) (jose.JSONWebKey, error) {
+	var k jose.JSONWebKey
+	var ops struct {
+		KeyOps []string `json:"key_ops"`
+	}
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return k, fmt.Errorf("bad JWK: %v", err)
+	}
+	if ops.KeyOps != nil && !slices.Contains(ops.KeyOps, "verify") && !slices.Contains(ops.KeyOps, "sign") {
+		return k, errors.New(`bad JWK: "key_ops" allows neither "sign" nor "verify"; a link key must be a signature key`)
+	}
+	if err := k.UnmarshalJSON(raw); err != nil {
+		return k, fmt.Errorf("bad JWK: %s", joseMessage(err))
+	}
+	return k, nil
 }
 
 // joseMessage drops go-jose's package prefix from an error message.

@@ -132,8 +132,32 @@ func splitCompact(token string) (dot1, dot2 int, ok bool) {
 			return 0, 0, false
 		}
 	}
-	return dot1, dot2, dot1 > 0 && dot2 > dot1+1
+	ok = dot1 > 0 && dot2 > dot1+1 &&
+		canonical(token[:dot1]) && canonical(token[dot1+1:dot2]) && canonical(token[dot2+1:])
+	return dot1, dot2, ok
 }
+
+// canonical reports whether a segment of base64url characters is the
+// canonical encoding of its bytes: a length that leaves no lone character,
+// and zero bits after the last byte. Otherwise several spellings of one
+// signature would verify.
+func canonical(seg string) bool {
+	if len(seg) == 0 {
+		return true
+	}
+	last := strings.IndexByte(b64url, seg[len(seg)-1])
+	switch len(seg) % 4 {
+	case 1:
+		return false
+	case 2:
+		return last&0xf == 0
+	case 3:
+		return last&0x3 == 0
+	}
+	return true
+}
+
+const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // checkHeader decodes and checks the protected header and returns the index
 // of the key that must verify the token.
