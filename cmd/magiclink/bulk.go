@@ -35,6 +35,15 @@ func signBulk(csvFile string, o signOptions, stdin io.Reader, stdout, stderr io.
 		in = f
 	}
 	now := time.Now().UTC().Truncate(time.Second)
+	// Flag values that every row shares are checked once here, not reported
+	// on every row.
+	check := token.Claims{Subject: "check", Audience: []string{"check"}, Issuer: o.iss, Path: o.path, IssuedAt: now, Expiry: now.Add(o.ttl)}
+	if o.aud != "" {
+		check.Audience[0] = o.aud
+	}
+	if _, err := o.signer.Sign(check); err != nil {
+		return failure(stderr, "sign", err)
+	}
 	job := bulkJob{
 		signOptions: o,
 		issuedAt:    now,

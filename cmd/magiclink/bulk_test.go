@@ -206,6 +206,7 @@ func TestBulkFailures(t *testing.T) {
 		{"output column in input", "sub,token\nx,y\n", nil, exitFailure, "the header has a token column"},
 		{"bad header", "sub,\"a\n", nil, exitFailure, `--csv: line 1: extraneous or missing " in quoted-field`},
 		{"missing file", "", []string{"--csv", "testdata/nope.csv"}, exitFailure, "open testdata/nope.csv: no such file"},
+		{"bad --path", "sub\nu1\n", []string{"--path", "survey"}, exitFailure, `magiclink: sign: path must start with "/"`},
 		{"--sub with --csv", "", []string{"--sub", "x"}, exitUsage, "--sub cannot be used with --csv"},
 		{"--json with --csv", "", []string{"--json"}, exitUsage, "--json cannot be used with --csv"},
 	}
@@ -234,6 +235,17 @@ func TestBulkHeaderBOMAndCase(t *testing.T) {
 	c := checkToken(t, prefix, "https://a.example", recs[1][2])
 	if c.Subject != "u1" || c.Email != "a@example.com" {
 		t.Errorf("claims %+v", c)
+	}
+}
+
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&bytes.Buffer{}) {
+		t.Error("a regular file or a buffer is taken for a terminal")
 	}
 }
 

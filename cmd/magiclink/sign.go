@@ -44,7 +44,7 @@ func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	aud := flags.String("aud", "", "`audience`: the gateway's audience setting (default: the origin of the link URL)")
 	iss := flags.String("iss", "", "`issuer` claim, if the gateway is configured with one")
 	ttl := flags.Duration("ttl", token.DefaultTTL, "how long the link stays valid")
-	linkURL := flags.String("url", "", "page the link opens; the token is added as its --param query parameter")
+	linkURL := flags.String("url", "", "`URL` of the page the link opens; the token is added as its --param query parameter")
 	param := flags.String("param", token.DefaultParam, "query parameter `name` that carries the token")
 	path := flags.String("path", "", "URL path `prefix` the link and its session are limited to (default: the whole site)")
 	email := flags.String("email", "", "user's email `address`, passed upstream")
