@@ -153,18 +153,8 @@ func TestValidScope(t *testing.T) {
 	}
 }
 
+// FuzzInScope's seeds are in testdata/fuzz/FuzzInScope.
 func FuzzInScope(f *testing.F) {
-	for _, seed := range [][2]string{
-		{"/survey/42/q1", "/survey/42"},
-		{"/survey/42/%2e%2e/admin", "/survey/42"},
-		{"/survey/42%2F..%2F..%2Fadmin", "/survey/42"},
-		{"/survey/4%32", "/survey/42/"},
-		{"/survey/42/..;/admin", "/survey"},
-		{`/a\b`, "/"},
-		{"/%", "/a"},
-	} {
-		f.Add(seed[0], seed[1])
-	}
 	f.Fuzz(func(t *testing.T, path, scope string) {
 		if !inScope(path, scope) {
 			return
