@@ -1,0 +1,1061 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/magiclink-dev/magiclink/token"
+)
+
+const (
+	gwAudience = "https://shop.example.com"
+	gwSecret   = "gateway-test-secret-0123456789abcdef"
+	gwHost     = "shop.example.com"
+)
+
+// gwKeys is a signing key and the file holding its public half.
+type gwKeys struct {
+	signer  *token.Signer
+	keyFile string
+}
+
+// newGWKeys makes a fresh EdDSA key pair and writes its public JWKS into a temporary directory.
+func newGWKeys(t testing.TB) gwKeys {
+	t.Helper()
+	private, public, err := token.GenerateKey("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := token.ParseSigner(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "gateway.public.jwks")
+	if err := os.WriteFile(file, public, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return gwKeys{signer: signer, keyFile: file}
+}
+
+// link mints a link token for alice, valid for an hour, after edit changes its claims.
+func (k gwKeys) link(t testing.TB, edit func(*token.Claims)) string {
+	t.Helper()
+	now := time.Now()
+	c := token.Claims{
+		Subject:  "alice",
+		Audience: []string{gwAudience},
+		Expiry:   now.Add(time.Hour),
+		IssuedAt: now,
+		Email:    "alice@example.com",
+		Name:     "Alice",
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	tok, err := k.signer.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// newGateway provisions and validates a handler verifying with keys, after edit changes its
+// configuration. Its log lines go to the returned buffer, as JSON.
+func newGateway(t testing.TB, keys gwKeys, edit func(*MagicLink)) (*MagicLink, *bytes.Buffer) {
+	t.Helper()
+	m := &MagicLink{Keys: []string{keys.keyFile}, Audience: gwAudience, SessionSecret: gwSecret}
+	if edit != nil {
+		edit(m)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := m.Provision(ctx); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	logs := new(bytes.Buffer)
+	m.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(logs), zapcore.DebugLevel))
+	return m, logs
+}
+
+// upstream records what the next handler saw.
+type upstream struct {
+	called     bool
+	method     string
+	url        string
+	requestURI string
+	header     http.Header
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	u.called = true
+	u.method = r.Method
+	u.url = r.URL.String()
+	u.requestURI = r.RequestURI
+	u.header = r.Header.Clone()
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write([]byte("upstream"))
+	return err
+}
+
+// result is what one request through the handler produced.
+type result struct {
+	rec  *httptest.ResponseRecorder
+	up   *upstream
+	repl *caddy.Replacer
+	err  error
+}
+
+// placeholder returns the value of a placeholder the handler set, or "" when it set none.
+func (res result) placeholder(name string) string {
+	v, _ := res.repl.GetString(name)
+	return v
+}
+
+// cookies returns the Set-Cookie headers of the response, parsed.
+func (res result) cookies(t testing.TB) []*http.Cookie {
+	t.Helper()
+	var out []*http.Cookie
+	for _, line := range res.rec.Header().Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			t.Fatalf("bad Set-Cookie %q: %v", line, err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// newGWRequest makes a request for target (a request-target, as on the request line) to gwHost.
+func newGWRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Host = gwHost
+	return r
+}
+
+// serve runs r through m in front of a recording upstream.
+func serve(m *MagicLink, r *http.Request) result {
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	res := result{rec: httptest.NewRecorder(), up: new(upstream), repl: repl}
+	res.err = m.ServeHTTP(res.rec, r, res.up)
+	return res
+}
+
+// sessionCookie seals s with m's codec and returns the Cookie header value carrying it.
+func sessionCookie(t testing.TB, m *MagicLink, s session) string {
+	t.Helper()
+	v, err := m.codec.seal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.CookieName + "=" + v
+}
+
+// aliceSession is the session redeeming a link for alice opens, with the given path scope.
+func aliceSession(path string) session {
+	return session{Subject: "alice", Email: "alice@example.com", Name: "Alice", Path: path, LinkID: "link-1",
+		Expiry: time.Now().Add(time.Hour)}
+}
+
+// wantNoCookie fails unless the response sets no cookie at all.
+func wantNoCookie(t *testing.T, res result) {
+	t.Helper()
+	if sc := res.rec.Header().Values("Set-Cookie"); len(sc) != 0 {
+		t.Errorf("Set-Cookie = %q, want none", sc)
+	}
+}
+
+// wantCleared fails unless the response deletes m's session cookie and sets no other.
+func wantCleared(t *testing.T, m *MagicLink, res result) {
+	t.Helper()
+	cs := res.cookies(t)
+	if len(cs) != 1 || cs[0].Name != m.CookieName || cs[0].Value != "" || cs[0].MaxAge >= 0 {
+		t.Errorf("Set-Cookie = %q, want the session cookie cleared", res.rec.Header().Values("Set-Cookie"))
+	}
+}
+
+// wantSession fails unless the response sets exactly one session cookie, which opens as alice's
+// session with the path scope given, and returns it.
+func wantSession(t *testing.T, m *MagicLink, res result, path string) *http.Cookie {
+	t.Helper()
+	cs := res.cookies(t)
+	if len(cs) != 1 || cs[0].Name != m.CookieName || cs[0].Value == "" {
+		t.Fatalf("Set-Cookie = %q, want one new session cookie", res.rec.Header().Values("Set-Cookie"))
+	}
+	c := cs[0]
+	s, err := m.codec.open(c.Value, time.Now())
+	if err != nil {
+		t.Fatalf("the new session cookie does not open: %v", err)
+	}
+	if s.Subject != "alice" || s.Email != "alice@example.com" || s.Name != "Alice" || s.Path != path || s.LinkID == "" {
+		t.Errorf("session = %+v, want alice's with path %q and a link id", s, path)
+	}
+	if d := time.Until(s.Expiry); d < time.Duration(m.SessionTTL)-time.Minute || d > time.Duration(m.SessionTTL) {
+		t.Errorf("session expires in %s, want about %s", d, time.Duration(m.SessionTTL))
+	}
+	if !c.HttpOnly || !c.Secure || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode ||
+		c.MaxAge != int(time.Duration(m.SessionTTL)/time.Second) {
+		t.Errorf("cookie attributes = %q, want HttpOnly, Secure, Path=/, host-only, SameSite=Lax, Max-Age=session_ttl",
+			res.rec.Header().Get("Set-Cookie"))
+	}
+	return c
+}
+
+// wantIdentity fails unless the upstream was called with alice's identity and the placeholders set.
+func wantIdentity(t *testing.T, res result) {
+	t.Helper()
+	if !res.up.called {
+		t.Fatalf("upstream not called; status %d", res.rec.Code)
+	}
+	h := res.up.header
+	if h.Get("Remote-User") != "alice" || h.Get("Remote-Email") != "alice@example.com" || h.Get("Remote-Name") != "Alice" {
+		t.Errorf("upstream identity headers = %q %q %q, want alice's", h.Values("Remote-User"), h.Values("Remote-Email"), h.Values("Remote-Name"))
+	}
+	if res.placeholder(userIDPlaceholder) != "alice" || res.placeholder(emailPlaceholder) != "alice@example.com" ||
+		res.placeholder(namePlaceholder) != "Alice" {
+		t.Errorf("placeholders = %q %q %q, want alice's", res.placeholder(userIDPlaceholder),
+			res.placeholder(emailPlaceholder), res.placeholder(namePlaceholder))
+	}
+}
+
+// wantNoIdentity fails if the upstream saw an identity header or an identity placeholder is set.
+func wantNoIdentity(t *testing.T, res result) {
+	t.Helper()
+	if res.up.called {
+		for _, name := range []string{"Remote-User", "Remote_user", "Remote-Email", "Remote-Name"} {
+			if v := res.up.header.Values(name); len(v) != 0 {
+				t.Errorf("upstream saw %s: %q, want none", name, v)
+			}
+		}
+	}
+	if v := res.placeholder(userIDPlaceholder); v != "" {
+		t.Errorf("{%s} = %q, want unset", userIDPlaceholder, v)
+	}
+}
+
+// wantRejected fails unless the handler answered 401 with its built-in page for reason, set no
+// cookie and did not call the upstream.
+func wantRejected(t *testing.T, res result, reason string) {
+	t.Helper()
+	if res.err != nil {
+		t.Fatalf("handler error %v, want the built-in page", res.err)
+	}
+	if res.rec.Code != http.StatusUnauthorized {
+		t.Errorf("status = %d, want 401", res.rec.Code)
+	}
+	if res.up.called {
+		t.Error("upstream called on a rejection")
+	}
+	if got := res.placeholder(errorPlaceholder); got != reason {
+		t.Errorf("{%s} = %q, want %q", errorPlaceholder, got, reason)
+	}
+	if cc := res.rec.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	want := "This link is invalid."
+	switch reason {
+	case ReasonExpired:
+		want = "This link has expired. Ask for a new one."
+	case ReasonUnauthenticated:
+		want = "Sign in with the link from your email."
+	}
+	if body := res.rec.Body.String(); !strings.Contains(body, want) || strings.Contains(body, "<script") {
+		t.Errorf("page = %q, want it to say %q", body, want)
+	}
+}
+
+func TestRedeem(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		name   string
+		redeem string
+		method string
+		target string // %s is the token
+		// what should happen
+		status       int
+		location     string
+		upstream     bool
+		upstreamURI  string
+		newSession   bool
+		confirmation bool
+	}{
+		{name: "GET redirect", redeem: RedeemRedirect, method: http.MethodGet, target: "/cart?a=1&token=%s&b=2",
+			status: http.StatusSeeOther, location: "/cart?a=1&b=2", newSession: true},
+		{name: "GET default mode redirects", method: http.MethodGet, target: "/cart?token=%s",
+			status: http.StatusSeeOther, location: "/cart", newSession: true},
+		{name: "GET confirm", redeem: RedeemConfirm, method: http.MethodGet, target: "/cart?a=1&token=%s",
+			status: http.StatusOK, confirmation: true},
+		{name: "POST confirm", redeem: RedeemConfirm, method: http.MethodPost, target: "/cart?a=1&token=%s",
+			status: http.StatusSeeOther, location: "/cart?a=1", newSession: true},
+		{name: "GET forward", redeem: RedeemForward, method: http.MethodGet, target: "/cart?a=1&token=%s&b=2",
+			status: http.StatusOK, upstream: true, upstreamURI: "/cart?a=1&b=2", newSession: true},
+		{name: "POST redirect forwards", redeem: RedeemRedirect, method: http.MethodPost, target: "/api?token=%s",
+			status: http.StatusOK, upstream: true, upstreamURI: "/api", newSession: true},
+		{name: "PUT confirm forwards", redeem: RedeemConfirm, method: http.MethodPut, target: "/api?token=%s&x=y",
+			status: http.StatusOK, upstream: true, upstreamURI: "/api?x=y", newSession: true},
+		{name: "DELETE forward", redeem: RedeemForward, method: http.MethodDelete, target: "/api/1?token=%s",
+			status: http.StatusOK, upstream: true, upstreamURI: "/api/1", newSession: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = tt.redeem })
+			tok := keys.link(t, nil)
+			res := serve(m, newGWRequest(tt.method, strings.Replace(tt.target, "%s", tok, 1)))
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if res.rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d", res.rec.Code, tt.status)
+			}
+			if got := res.rec.Header().Get("Location"); got != tt.location {
+				t.Errorf("Location = %q, want %q", got, tt.location)
+			}
+			if res.up.called != tt.upstream {
+				t.Errorf("upstream called = %v, want %v", res.up.called, tt.upstream)
+			}
+			if tt.newSession {
+				wantSession(t, m, res, "")
+				if rp := res.rec.Header().Get("Referrer-Policy"); rp != "no-referrer" {
+					t.Errorf("Referrer-Policy = %q, want no-referrer", rp)
+				}
+			} else {
+				wantNoCookie(t, res)
+			}
+			if tt.location != "" {
+				if cc := res.rec.Header().Get("Cache-Control"); cc != "no-store" {
+					t.Errorf("Cache-Control = %q, want no-store", cc)
+				}
+			}
+			if tt.upstream {
+				wantIdentity(t, res)
+				if res.up.url != tt.upstreamURI || res.up.requestURI != tt.upstreamURI {
+					t.Errorf("upstream URL = %q, RequestURI = %q, want %q", res.up.url, res.up.requestURI, tt.upstreamURI)
+				}
+				if res.up.method != tt.method {
+					t.Errorf("upstream method = %q, want %q", res.up.method, tt.method)
+				}
+			}
+			if tt.confirmation {
+				body := res.rec.Body.String()
+				wantAction := `action="/cart?a=1&amp;token=` + tok + `"`
+				if !strings.Contains(body, `<form method="post"`) || !strings.Contains(body, wantAction) {
+					t.Errorf("confirmation page lacks a form posting to the link (%s):\n%s", wantAction, body)
+				}
+				if strings.Contains(body, "<script") {
+					t.Error("confirmation page uses a script")
+				}
+				for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+					if got := res.rec.Header().Get(name); got != want {
+						t.Errorf("%s = %q, want %q", name, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRedeemHeadNeverIssuesASession(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		name            string
+		unauthenticated string
+		withCookie      bool
+		status          int
+		upstream        bool
+		identity        bool
+	}{
+		{name: "deny", unauthenticated: UnauthenticatedDeny, status: http.StatusUnauthorized},
+		{name: "pass", unauthenticated: UnauthenticatedPass, status: http.StatusOK, upstream: true},
+		{name: "valid cookie", unauthenticated: UnauthenticatedDeny, withCookie: true, status: http.StatusOK, upstream: true, identity: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = tt.unauthenticated })
+			r := newGWRequest(http.MethodHead, "/cart?x=1&token="+keys.link(t, nil))
+			if tt.withCookie {
+				r.Header.Set("Cookie", sessionCookie(t, m, aliceSession("")))
+			}
+			res := serve(m, r)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if res.rec.Code != tt.status || res.up.called != tt.upstream {
+				t.Fatalf("status %d, upstream called %v; want %d, %v", res.rec.Code, res.up.called, tt.status, tt.upstream)
+			}
+			wantNoCookie(t, res)
+			if tt.upstream && (res.up.url != "/cart?x=1" || res.up.requestURI != "/cart?x=1") {
+				t.Errorf("upstream URL = %q, RequestURI = %q, want the token removed", res.up.url, res.up.requestURI)
+			}
+			if tt.identity {
+				wantIdentity(t, res)
+			} else {
+				wantNoIdentity(t, res)
+			}
+		})
+	}
+}
+
+func TestRejectLink(t *testing.T) {
+	keys := newGWKeys(t)
+	other := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	valid := keys.link(t, nil)
+	tests := []struct {
+		name   string
+		method string
+		target string
+		cookie string
+		reason string
+	}{
+		{name: "bad signature", target: "/?token=" + other.link(t, nil), reason: ReasonInvalid},
+		{name: "tampered signature", target: "/?token=" + valid[:len(valid)-4] + "AAAA", reason: ReasonInvalid},
+		{name: "expired", target: "/?token=" + keys.link(t, func(c *token.Claims) {
+			c.IssuedAt = time.Now().Add(-2 * time.Hour)
+			c.Expiry = time.Now().Add(-time.Hour)
+		}), reason: ReasonExpired},
+		{name: "not yet valid", target: "/?token=" + keys.link(t, func(c *token.Claims) {
+			c.NotBefore = time.Now().Add(30 * time.Minute)
+		}), reason: ReasonNotYetValid},
+		{name: "wrong audience", target: "/?token=" + keys.link(t, func(c *token.Claims) {
+			c.Audience = []string{"https://other.example.com"}
+		}), reason: ReasonInvalid},
+		{name: "malformed", target: "/?token=not.a-token", reason: ReasonInvalid},
+		{name: "empty", target: "/?token=", reason: ReasonInvalid},
+		{name: "garbage", target: "/?token=%00%ff%22%3Cscript%3E", reason: ReasonInvalid},
+		{name: "outside path", target: "/admin?token=" + keys.link(t, func(c *token.Claims) { c.Path = "/survey/42" }),
+			reason: ReasonOutsideScope},
+		{name: "two token params", target: "/?token=" + valid + "&token=" + valid, reason: ReasonInvalid},
+		{name: "two token params, one encoded", target: "/?token=" + valid + "&%74oken=x", reason: ReasonInvalid},
+		{name: "session cookie as token", target: "/?token=" + strings.TrimPrefix(sessionCookie(t, m, aliceSession("")), m.CookieName+"="),
+			reason: ReasonInvalid},
+		{name: "POST with a bad token", method: http.MethodPost, target: "/api?token=" + other.link(t, nil), reason: ReasonInvalid},
+		{name: "bad token with a valid cookie", target: "/?token=" + other.link(t, nil),
+			cookie: sessionCookie(t, m, aliceSession("")), reason: ReasonInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			r := newGWRequest(method, tt.target)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			res := serve(m, r)
+			wantRejected(t, res, tt.reason)
+			wantNoCookie(t, res)
+			wantNoIdentity(t, res)
+		})
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	otherSecret, _ := newGateway(t, keys, func(m *MagicLink) { m.SessionSecret = strings.Repeat("z", 32) })
+	otherAudience, _ := newGateway(t, keys, func(m *MagicLink) { m.Audience = "https://other.example.com" })
+
+	valid := sessionCookie(t, m, aliceSession(""))
+	value := strings.TrimPrefix(valid, m.CookieName+"=")
+	expired := aliceSession("")
+	expired.Expiry = time.Now().Add(-time.Second)
+	tampered := []byte(value)
+	tampered[len(tampered)/2] ^= 1
+	if tampered[len(tampered)/2] == '-' || tampered[len(tampered)/2] == '_' {
+		tampered[len(tampered)/2] = 'A'
+	}
+
+	tests := []struct {
+		name     string
+		path     string
+		cookie   string
+		identity bool
+		cleared  bool
+		reason   string
+	}{
+		{name: "valid", path: "/cart", cookie: valid, identity: true},
+		{name: "valid among other cookies", path: "/cart", cookie: "a=1; " + valid + "; b=2", identity: true},
+		{name: "valid in scope", path: "/survey/42/q1", cookie: sessionCookie(t, m, aliceSession("/survey/42")), identity: true},
+		{name: "valid after an invalid duplicate", path: "/", cookie: m.CookieName + "=junk; " + valid, identity: true},
+		{name: "out of scope is kept", path: "/admin", cookie: sessionCookie(t, m, aliceSession("/survey/42")),
+			reason: ReasonUnauthenticated},
+		{name: "expired is cleared", path: "/", cookie: sessionCookie(t, m, expired), cleared: true, reason: ReasonUnauthenticated},
+		{name: "tampered is cleared", path: "/", cookie: m.CookieName + "=" + string(tampered), cleared: true, reason: ReasonUnauthenticated},
+		{name: "foreign secret is cleared", path: "/", cookie: sessionCookie(t, otherSecret, aliceSession("")), cleared: true,
+			reason: ReasonUnauthenticated},
+		{name: "foreign audience is cleared", path: "/", cookie: sessionCookie(t, otherAudience, aliceSession("")), cleared: true,
+			reason: ReasonUnauthenticated},
+		{name: "link token as cookie is cleared", path: "/", cookie: m.CookieName + "=" + keys.link(t, nil), cleared: true,
+			reason: ReasonUnauthenticated},
+		{name: "empty value is cleared", path: "/", cookie: m.CookieName + "=", cleared: true, reason: ReasonUnauthenticated},
+		{name: "similar name is ignored", path: "/", cookie: m.CookieName + "x=" + value, reason: ReasonUnauthenticated},
+		{name: "no cookie", path: "/", reason: ReasonUnauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, tt.path)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			res := serve(m, r)
+			if tt.identity {
+				if res.err != nil || res.rec.Code != http.StatusOK {
+					t.Fatalf("status %d, error %v; want the upstream's 200", res.rec.Code, res.err)
+				}
+				wantIdentity(t, res)
+				wantNoCookie(t, res)
+				return
+			}
+			wantRejected(t, res, tt.reason)
+			wantNoIdentity(t, res)
+			if tt.cleared {
+				wantCleared(t, m, res)
+			} else {
+				wantNoCookie(t, res)
+			}
+		})
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		name     string
+		mode     string
+		redirect string
+		status   int
+		location string
+		upstream bool
+	}{
+		{name: "deny", mode: UnauthenticatedDeny, status: http.StatusUnauthorized},
+		{name: "default denies", status: http.StatusUnauthorized},
+		{name: "pass", mode: UnauthenticatedPass, status: http.StatusOK, upstream: true},
+		{name: "redirect", mode: UnauthenticatedRedirect, redirect: "https://login.example.com/?next={http.request.uri}",
+			status: http.StatusFound, location: "https://login.example.com/?next=/orders?id=7"},
+		{name: "redirect to a fixed page", mode: UnauthenticatedRedirect, redirect: "/login",
+			status: http.StatusFound, location: "/login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, func(m *MagicLink) {
+				m.Unauthenticated = tt.mode
+				m.RedirectURL = tt.redirect
+			})
+			r := newGWRequest(http.MethodGet, "/orders?id=7")
+			repl := caddy.NewReplacer()
+			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+			// {http.request.uri} comes from Caddy's HTTP placeholders, which the server adds.
+			repl.Set("http.request.uri", r.RequestURI)
+			res := result{rec: httptest.NewRecorder(), up: new(upstream), repl: repl}
+			res.err = m.ServeHTTP(res.rec, r, res.up)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if tt.status == http.StatusUnauthorized {
+				wantRejected(t, res, ReasonUnauthenticated)
+				return
+			}
+			if res.rec.Code != tt.status || res.up.called != tt.upstream {
+				t.Fatalf("status %d, upstream called %v; want %d, %v", res.rec.Code, res.up.called, tt.status, tt.upstream)
+			}
+			if got := res.rec.Header().Get("Location"); got != tt.location {
+				t.Errorf("Location = %q, want %q", got, tt.location)
+			}
+			wantNoIdentity(t, res)
+			wantNoCookie(t, res)
+		})
+	}
+}
+
+func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
+	keys := newGWKeys(t)
+	spoof := http.Header{
+		"Remote-User":  {"admin"},
+		"Remote_user":  {"admin"},
+		"Remote-Email": {"admin@example.com"},
+		"Remote_email": {"admin@example.com"},
+		"Remote-Name":  {"Admin"},
+		"X-User":       {"admin"},
+		"X_user":       {"admin"},
+	}
+	tests := []struct {
+		name    string
+		edit    func(*MagicLink)
+		cookie  bool
+		token   bool
+		headers map[string]string // what the upstream must see; every other spoofed header must be gone
+	}{
+		{name: "pass without session", edit: func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass },
+			headers: map[string]string{"X-User": "admin", "X_user": "admin"}},
+		{name: "session", cookie: true,
+			headers: map[string]string{"Remote-User": "alice", "Remote-Email": "alice@example.com", "Remote-Name": "Alice",
+				"X-User": "admin", "X_user": "admin"}},
+		{name: "forwarded link", edit: func(m *MagicLink) { m.Redeem = RedeemForward }, token: true,
+			headers: map[string]string{"Remote-User": "alice", "Remote-Email": "alice@example.com", "Remote-Name": "Alice",
+				"X-User": "admin", "X_user": "admin"}},
+		{name: "custom header names", cookie: true, edit: func(m *MagicLink) { m.HeaderUser = "X-User" },
+			headers: map[string]string{"X-User": "alice", "Remote-Email": "alice@example.com", "Remote-Name": "Alice",
+				"Remote-User": "admin", "Remote_user": "admin"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, tt.edit)
+			target := "/"
+			if tt.token {
+				target = "/?token=" + keys.link(t, nil)
+			}
+			r := newGWRequest(http.MethodGet, target)
+			for k, v := range spoof {
+				r.Header[k] = v
+			}
+			if tt.cookie {
+				r.Header.Set("Cookie", sessionCookie(t, m, aliceSession("")))
+			}
+			res := serve(m, r)
+			if res.err != nil || !res.up.called {
+				t.Fatalf("status %d, error %v; want the upstream called", res.rec.Code, res.err)
+			}
+			for k := range spoof {
+				got := res.up.header[k]
+				want, kept := tt.headers[k]
+				if kept && (len(got) != 1 || got[0] != want) || !kept && len(got) != 0 {
+					t.Errorf("upstream saw %s: %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRedeemLocationIsSafe(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	tok := keys.link(t, nil)
+	tests := []struct {
+		target, location string
+	}{
+		{"//evil.example/x?token=" + tok, "/evil.example/x"},
+		{"/\\evil.example?token=" + tok, "/%5Cevil.example"},
+		{"/\\/evil.example/?a=1&token=" + tok, "/%5C/evil.example/?a=1"},
+		{"/a/b?z=1&token=" + tok + "&a=2&z=3", "/a/b?z=1&a=2&z=3"},
+		{"/?token=" + tok, "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.location, func(t *testing.T) {
+			res := serve(m, newGWRequest(http.MethodGet, tt.target))
+			if res.rec.Code != http.StatusSeeOther {
+				t.Fatalf("status = %d, want 303", res.rec.Code)
+			}
+			loc := res.rec.Header().Get("Location")
+			if loc != tt.location {
+				t.Errorf("Location = %q, want %q", loc, tt.location)
+			}
+			u, err := url.Parse(loc)
+			if err != nil || u.Host != "" || u.Scheme != "" || strings.Contains(loc, tok) {
+				t.Errorf("Location %q leaves the site or keeps the token", loc)
+			}
+		})
+	}
+}
+
+func TestPathScope(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	tok := keys.link(t, func(c *token.Claims) { c.Path = "/survey/42" })
+	cookie := sessionCookie(t, m, aliceSession("/survey/42"))
+	tests := []struct {
+		path   string
+		inside bool
+	}{
+		{"/survey/42", true},
+		{"/survey/42/", true},
+		{"/survey/42/q?x=1", true},
+		{"/survey/42/../../admin", false},
+		{"/survey/42/%2e%2e/%2e%2e/admin", false},
+		{"/survey/42%2F..%2F..%2Fadmin", false},
+		{"/survey/420", false},
+		{"/SURVEY/42", false},
+		{"/survey", false},
+		{"/", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			sep := "?"
+			if strings.Contains(tt.path, "?") {
+				sep = "&"
+			}
+			linkRes := serve(m, newGWRequest(http.MethodGet, tt.path+sep+"token="+tok))
+			r := newGWRequest(http.MethodGet, tt.path)
+			r.Header.Set("Cookie", cookie)
+			sessionRes := serve(m, r)
+			if tt.inside {
+				if linkRes.rec.Code != http.StatusSeeOther {
+					t.Errorf("link: status %d, want 303", linkRes.rec.Code)
+				}
+				wantSession(t, m, linkRes, "/survey/42")
+				wantIdentity(t, sessionRes)
+				return
+			}
+			wantRejected(t, linkRes, ReasonOutsideScope)
+			wantNoCookie(t, linkRes)
+			wantRejected(t, sessionRes, ReasonUnauthenticated)
+			wantNoCookie(t, sessionRes) // out of scope: the cookie is kept
+		})
+	}
+}
+
+func TestRejectThroughErrorRoutes(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	srv := &caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}
+	tests := []struct {
+		name, target, cookie, reason string
+		cleared                      bool
+	}{
+		{name: "expired link", target: "/?token=" + keys.link(t, func(c *token.Claims) {
+			c.IssuedAt = time.Now().Add(-2 * time.Hour)
+			c.Expiry = time.Now().Add(-time.Hour)
+		}), reason: ReasonExpired},
+		{name: "invalid link", target: "/?token=x.y.z", reason: ReasonInvalid},
+		{name: "no session", target: "/", reason: ReasonUnauthenticated},
+		{name: "bad cookie", target: "/", cookie: m.CookieName + "=junk", reason: ReasonUnauthenticated, cleared: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, tt.target)
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, srv))
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			res := serve(m, r)
+			var he caddyhttp.HandlerError
+			if !errors.As(res.err, &he) || he.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("error = %v, want a 401 handler error", res.err)
+			}
+			if res.rec.Body.Len() != 0 || res.up.called {
+				t.Errorf("wrote %q or called the upstream; want both left to the error routes", res.rec.Body.String())
+			}
+			if got := res.placeholder(errorPlaceholder); got != tt.reason {
+				t.Errorf("{%s} = %q, want %q", errorPlaceholder, got, tt.reason)
+			}
+			if tt.cleared {
+				wantCleared(t, m, res)
+			} else {
+				wantNoCookie(t, res)
+			}
+		})
+	}
+}
+
+func TestConfirmPageEscapesTheLink(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = RedeemConfirm })
+	res := serve(m, newGWRequest(http.MethodGet, `//evil.example/"><script>alert(1)</script>?q="><b>&token=`+keys.link(t, nil)))
+	if res.rec.Code != http.StatusOK {
+		t.Fatalf("status = %d, want 200", res.rec.Code)
+	}
+	body := res.rec.Body.String()
+	if strings.Contains(body, "<script") || strings.Contains(body, "<b>") || strings.Contains(body, `action="//`) {
+		t.Errorf("confirmation page does not escape the link or leaves the site:\n%s", body)
+	}
+	if !strings.Contains(body, `action="/evil.example/`) {
+		t.Errorf("confirmation page does not post to the link on this site:\n%s", body)
+	}
+}
+
+func TestCookieAttributes(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		name string
+		edit func(*MagicLink)
+		want string // the Set-Cookie attributes after the value, in any order
+	}{
+		{name: "default", want: "Max-Age=86400; Path=/; HttpOnly; Secure; SameSite=Lax", edit: nil},
+		{name: "domain", edit: func(m *MagicLink) { m.CookieDomain = "example.com" },
+			want: "Max-Age=86400; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax"},
+		{name: "insecure strict", edit: func(m *MagicLink) {
+			m.InsecureCookie = true
+			m.CookieSameSite = "strict"
+			m.SessionTTL = caddy.Duration(time.Hour)
+		}, want: "Max-Age=3600; Path=/; HttpOnly; SameSite=Strict"},
+		{name: "none", edit: func(m *MagicLink) { m.CookieSameSite = "none"; m.CookieName = "sid" },
+			want: "Max-Age=86400; Path=/; HttpOnly; Secure; SameSite=None"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, tt.edit)
+			res := serve(m, newGWRequest(http.MethodGet, "/?token="+keys.link(t, nil)))
+			set := res.rec.Header().Get("Set-Cookie")
+			name, rest, _ := strings.Cut(set, "=")
+			_, attrs, _ := strings.Cut(rest, ";")
+			if got := canonicalAttrs(strings.TrimSpace(attrs)); got != canonicalAttrs(tt.want) {
+				t.Errorf("Set-Cookie attributes = %q, want %q", got, tt.want)
+			}
+			if name != m.CookieName {
+				t.Errorf("cookie name = %q, want %q", name, m.CookieName)
+			}
+		})
+	}
+}
+
+// canonicalAttrs sorts the cookie attributes of s, so that tests do not depend on their order.
+func canonicalAttrs(s string) string {
+	parts := strings.Split(s, "; ")
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+func TestDefaultCookieNames(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		edit func(*MagicLink)
+		want string
+	}{
+		{nil, "__Host-magic_link"},
+		{func(m *MagicLink) { m.CookieDomain = "example.com" }, "__Secure-magic_link"},
+		{func(m *MagicLink) { m.InsecureCookie = true }, "magic_link"},
+		{func(m *MagicLink) { m.InsecureCookie = true; m.CookieDomain = "example.com" }, "magic_link"},
+	}
+	for _, tt := range tests {
+		m, _ := newGateway(t, keys, tt.edit)
+		if m.CookieName != tt.want {
+			t.Errorf("cookie name = %q, want %q", m.CookieName, tt.want)
+		}
+	}
+}
+
+func TestLogsNeverHoldSecrets(t *testing.T) {
+	keys := newGWKeys(t)
+	m, logs := newGateway(t, keys, nil)
+	var tokens []string
+	mint := func(edit func(*token.Claims)) string {
+		tok := keys.link(t, edit)
+		tokens = append(tokens, tok)
+		return tok
+	}
+
+	// A whole flow: redeem, use the session, and every kind of rejection.
+	good := mint(func(c *token.Claims) { c.ID = "jti-accepted-1"; c.Path = "/app" })
+	res := serve(m, newGWRequest(http.MethodGet, "/app?token="+good))
+	cookie := wantSession(t, m, res, "/app")
+	r := newGWRequest(http.MethodGet, "/app/page")
+	r.AddCookie(cookie)
+	wantIdentity(t, serve(m, r))
+	serve(m, newGWRequest(http.MethodGet, "/admin?token="+mint(func(c *token.Claims) { c.ID = "jti-scoped"; c.Path = "/app" })))
+	serve(m, newGWRequest(http.MethodGet, "/?token="+mint(func(c *token.Claims) {
+		c.IssuedAt = time.Now().Add(-2 * time.Hour)
+		c.Expiry = time.Now().Add(-time.Hour)
+	})))
+	serve(m, newGWRequest(http.MethodGet, "/?token="+good+"&token="+good))
+	bad := sessionCookie(t, m, aliceSession(""))
+	tampered := bad[:len(bad)-3] + "AAA"
+	r = newGWRequest(http.MethodGet, "/")
+	r.Header.Set("Cookie", tampered)
+	serve(m, r)
+
+	out := logs.String()
+	secrets := append([]string{cookie.Value, tampered, bad, gwSecret}, tokens...)
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("the log holds a token, cookie value or secret:\n%s", out)
+		}
+		// A token's signature alone, or a long slice of a cookie, must not appear either.
+		if tail := s[len(s)-20:]; strings.Contains(out, tail) {
+			t.Errorf("the log holds part of a token, cookie value or secret %q:\n%s", tail, out)
+		}
+	}
+	for _, want := range []string{
+		`"msg":"link accepted"`, `"jti":"jti-accepted-1"`, `"sub":"alice"`, `"kid":"` + keys.signer.KeyID() + `"`,
+		`"reason":"outside_scope"`, `"jti":"jti-scoped"`, `"reason":"expired"`, `"reason":"duplicate_param"`,
+		`"msg":"session rejected"`, `"reason":"invalid"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("the flow logged %d lines, want 5 (one per decision; an accepted session logs none):\n%s", n, out)
+	}
+}
+
+func TestProvision(t *testing.T) {
+	keys := newGWKeys(t)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte(gwSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shortFile := filepath.Join(dir, "short")
+	if err := os.WriteFile(shortFile, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAGIC_LINK_TEST_SECRET", gwSecret)
+	tests := []struct {
+		name    string
+		edit    func(*MagicLink)
+		wantErr string // "" means it provisions and its cookie opens with gwSecret
+	}{
+		{name: "env secret", edit: func(m *MagicLink) { m.SessionSecret = "{env.MAGIC_LINK_TEST_SECRET}" }},
+		{name: "file secret", edit: func(m *MagicLink) { m.SessionSecret = "{file." + secretFile + "}" }},
+		{name: "missing env", edit: func(m *MagicLink) { m.SessionSecret = "{env.MAGIC_LINK_TEST_UNSET}" },
+			wantErr: "session_secret"},
+		{name: "short file", edit: func(m *MagicLink) { m.SessionSecret = "{file." + shortFile + "}" },
+			wantErr: "session_secret: 5 bytes is too short"},
+		{name: "short literal", edit: func(m *MagicLink) { m.SessionSecret = "too-short" },
+			wantErr: "session_secret: 9 bytes is too short"},
+		{name: "missing key file", edit: func(m *MagicLink) { m.Keys = []string{filepath.Join(dir, "nope.jwks")} },
+			wantErr: "nope.jwks"},
+		{name: "no keys", edit: func(m *MagicLink) { m.Keys = nil }, wantErr: "keys"},
+		{name: "no audience", edit: func(m *MagicLink) { m.Audience = "" }, wantErr: "audience"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &MagicLink{Keys: []string{keys.keyFile}, Audience: gwAudience}
+			tt.edit(m)
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			err := m.Provision(ctx)
+			if err == nil {
+				err = m.Validate()
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), gwSecret) {
+					t.Errorf("error %q holds the secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			reference, _ := newGateway(t, keys, nil)
+			if _, err := m.codec.open(strings.TrimPrefix(sessionCookie(t, reference, aliceSession("")), reference.CookieName+"="), time.Now()); err != nil {
+				t.Errorf("a cookie sealed with the literal secret does not open: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	keys := newGWKeys(t)
+	tests := []struct {
+		name    string
+		edit    func(*MagicLink)
+		wantErr string
+	}{
+		{"samesite none insecure", func(m *MagicLink) { m.CookieSameSite = "none"; m.InsecureCookie = true }, "cookie_samesite none"},
+		{"bad samesite", func(m *MagicLink) { m.CookieSameSite = "loose" }, "cookie_samesite"},
+		{"bad redeem", func(m *MagicLink) { m.Redeem = "auto" }, "redeem"},
+		{"bad unauthenticated", func(m *MagicLink) { m.Unauthenticated = "allow" }, "unauthenticated"},
+		{"redirect without url", func(m *MagicLink) { m.Unauthenticated = UnauthenticatedRedirect }, "unauthenticated redirect"},
+		{"url without redirect", func(m *MagicLink) { m.RedirectURL = "/login" }, "redirect_url"},
+		{"__Host- with domain", func(m *MagicLink) { m.CookieName = "__Host-x"; m.CookieDomain = "example.com" }, "cookie_name"},
+		{"__Secure- insecure", func(m *MagicLink) { m.CookieName = "__Secure-x"; m.InsecureCookie = true }, "cookie_name"},
+		{"bad cookie name", func(m *MagicLink) { m.CookieName = "a;b" }, "cookie_name"},
+		{"bad cookie domain", func(m *MagicLink) { m.CookieDomain = "a.com; Secure" }, "cookie_domain"},
+		{"bad header", func(m *MagicLink) { m.HeaderUser = "Remote User" }, "header_user"},
+		{"same headers", func(m *MagicLink) { m.HeaderEmail = "remote-user" }, "header_user, header_email"},
+		{"bad param", func(m *MagicLink) { m.Param = "to&ken" }, "param"},
+		{"negative leeway", func(m *MagicLink) { d := caddy.Duration(-time.Second); m.Leeway = &d }, "leeway"},
+		{"short ttl", func(m *MagicLink) { m.SessionTTL = caddy.Duration(time.Millisecond) }, "session_ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &MagicLink{Keys: []string{keys.keyFile}, Audience: gwAudience, SessionSecret: gwSecret}
+			tt.edit(m)
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			err := m.Provision(ctx)
+			if err == nil {
+				err = m.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps its header map and drops everything else.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// benchRequest is a GET request carrying a Caddy replacer, as Caddy's server hands it to handlers.
+func benchRequest(target string) *http.Request {
+	r := newGWRequest(http.MethodGet, target)
+	r.Header.Set("User-Agent", "Mozilla/5.0")
+	r.Header.Set("Accept", "text/html")
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+}
+
+func BenchmarkServeHTTPCookie(b *testing.B) {
+	keys := newGWKeys(b)
+	m, _ := newGateway(b, keys, nil)
+	r := benchRequest("/survey/42/page?x=1")
+	r.Header.Set("Cookie", "theme=dark; "+sessionCookie(b, m, aliceSession("/survey/42"))+"; lang=en")
+	w := &discardWriter{h: make(http.Header)}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if r.Header.Get("Remote-User") != "alice" {
+		b.Fatal("the session was not accepted")
+	}
+}
+
+func BenchmarkServeHTTPNoCookie(b *testing.B) {
+	keys := newGWKeys(b)
+	m, _ := newGateway(b, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	r := benchRequest("/page?x=1")
+	r.Header.Set("Cookie", "theme=dark; lang=en")
+	w := &discardWriter{h: make(http.Header)}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkServeHTTPRedeem(b *testing.B) {
+	keys := newGWKeys(b)
+	m, _ := newGateway(b, keys, nil)
+	r := benchRequest("/cart?token=" + keys.link(b, nil))
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		if err := m.ServeHTTP(w, r, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
