@@ -13,10 +13,14 @@ import (
 func Link(rawURL, param, token string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", errors.New("bad URL: " + strings.TrimPrefix(err.Error(), "parse \""+rawURL+"\": "))
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", errors.New("bad URL: " + err.Error())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", errors.New("bad URL " + rawURL + ": a link needs an absolute http or https URL")
+		return "", errors.New("bad URL: a link needs an absolute http or https URL")
 	}
 	if param == "" {
 		param = DefaultParam
