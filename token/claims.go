@@ -148,7 +148,7 @@ func appendJSONString(dst []byte, s string) []byte {
 // are errors. Unknown members are ignored.
 func parseClaims(payload []byte) (*Claims, error) {
 	c := new(Claims)
-	err := members(payload, func(name string, value []byte) error {
+	err := members(payload, func(name, value string) error {
 		var err error
 		switch name {
 		case "sub":
@@ -181,12 +181,12 @@ func parseClaims(payload []byte) (*Claims, error) {
 }
 
 // audienceValue decodes "aud": a string or an array of strings.
-func audienceValue(raw []byte) ([]string, error) {
+func audienceValue(raw string) ([]string, error) {
 	if s, err := stringOf(raw); err == nil {
 		return []string{s}, nil
 	}
 	var list []string
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal([]byte(raw), &list) != nil {
 		return nil, errors.New("aud is not a string or an array of strings")
 	}
 	return list, nil

@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// members calls fn for each member of the JSON object in data, in order,
+// members calls fn for each member of the JSON object in raw, in order,
 // with the member's raw value. Anything but one valid JSON object is an
-// error, and so are duplicate names (compared after unescaping).
-func members(data []byte, fn func(name string, value []byte) error) error {
-	if !json.Valid(data) {
+// error, and so are duplicate names (compared after unescaping). Names and
+// values are substrings of one copy of raw.
+func members(raw []byte, fn func(name, value string) error) error {
+	if !json.Valid(raw) {
 		return errors.New("not JSON")
 	}
+	data := string(raw)
 	i := skipSpace(data, 0)
 	if data[i] != '{' {
 		return errors.New("not a JSON object")
@@ -47,7 +50,7 @@ func members(data []byte, fn func(name string, value []byte) error) error {
 	return nil
 }
 
-func skipSpace(data []byte, i int) int {
+func skipSpace(data string, i int) int {
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
 		i++
 	}
@@ -56,7 +59,7 @@ func skipSpace(data []byte, i int) int {
 
 // valueEnd returns the index just past the value starting at data[i], in
 // data already known to be valid JSON.
-func valueEnd(data []byte, i int) int {
+func valueEnd(data string, i int) int {
 	depth := 0
 	for ; i < len(data); i++ {
 		switch data[i] {
@@ -90,30 +93,23 @@ func valueEnd(data []byte, i int) int {
 
 // stringOf decodes a raw JSON value that must be a string. Invalid UTF-8
 // becomes U+FFFD, as with encoding/json.
-func stringOf(raw []byte) (string, error) {
+func stringOf(raw string) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", errors.New("not a string")
 	}
 	body := raw[1 : len(raw)-1]
-	plain := utf8.Valid(body)
-	for _, c := range body {
-		if c == '\\' {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(body), nil
+	if utf8.ValidString(body) && !strings.Contains(body, `\`) {
+		return body, nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return "", errors.New("not a string")
 	}
 	return s, nil
 }
 
 // stringValue decodes a member's raw value that must be a string.
-func stringValue(raw []byte, name string) (string, error) {
+func stringValue(raw, name string) (string, error) {
 	s, err := stringOf(raw)
 	if err != nil {
 		return "", fmt.Errorf("%s is not a string", name)
@@ -126,11 +122,11 @@ const maxNumericDate = 253402300799
 
 // dateValue decodes a NumericDate (RFC 7519 §2): a JSON number of seconds
 // since the epoch, possibly fractional, between 0 and the end of year 9999.
-func dateValue(raw []byte, name string) (time.Time, error) {
+func dateValue(raw, name string) (time.Time, error) {
 	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
 		return time.Time{}, fmt.Errorf("%s is not a number", name)
 	}
-	f, err := strconv.ParseFloat(string(raw), 64)
+	f, err := strconv.ParseFloat(raw, 64)
 	if err != nil || f < 0 || f > maxNumericDate {
 		return time.Time{}, fmt.Errorf("%s is out of range", name)
 	}

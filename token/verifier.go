@@ -167,7 +167,7 @@ func (v *Verifier) checkHeader(segment string, h *Header) (int, error) {
 		return 0, reject(ErrMalformed, "header is not base64url")
 	}
 	var hasAlg, hasKid, hasTyp bool
-	err = members(raw, func(name string, value []byte) error {
+	err = members(raw, func(name, value string) error {
 		var err error
 		switch name {
 		case "alg":
