@@ -1,0 +1,340 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/magiclink-dev/magiclink/token"
+)
+
+// TestMain keeps the Caddy that the integration tests start in this process away from the user's
+// configuration and data directories.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "caddymodule-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
+		if err := os.Setenv(v, filepath.Join(dir, v)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// adminPort is the loopback port of the admin endpoint of the Caddy the integration tests run.
+var adminPort = sync.OnceValue(freePort)
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// echo is what the test upstream answers: the identity headers and the request URI it received.
+type echo struct {
+	User, Email, Name, URI string
+}
+
+// newUpstream starts an app on loopback that answers every request with an echo as JSON.
+func newUpstream(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(echo{
+			User:  r.Header.Get("Remote-User"),
+			Email: r.Header.Get("Remote-Email"),
+			Name:  r.Header.Get("Remote-Name"),
+			URI:   r.RequestURI,
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// site is one site block of an integration test's Caddyfile.
+type site struct {
+	port  int
+	block string // the lines inside the site block
+}
+
+func (s site) url(target string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.port, target)
+}
+
+// startCaddy loads a Caddyfile with the sites into the in-process Caddy, with its storage in
+// storageDir.
+func startCaddy(t *testing.T, storageDir string, sites ...site) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n}\n",
+		adminPort(), storageDir)
+	for _, s := range sites {
+		fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n%s}\n", s.port, s.block)
+	}
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort()})
+	tester.InitServer(b.String(), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// gatewayBlock is a site block with magic_link (plus extra subdirectives) in front of upstream.
+func gatewayBlock(keyFile, upstream, extra string) string {
+	return fmt.Sprintf("\tmagic_link {\n\t\tkeys %s\n\t\taudience %s\n\t\tinsecure_cookie\n%s\t}\n\treverse_proxy %s\n",
+		keyFile, gwAudience, extra, upstream)
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects, so each step can be
+// checked.
+func browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// fetch sends a request with the given headers and returns the response and its body.
+func fetch(t *testing.T, c *http.Client, method, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(body)
+}
+
+// upstreamSaw GETs url with the given headers and decodes the upstream's echo from the response,
+// which must be a 200 from the upstream.
+func upstreamSaw(t *testing.T, c *http.Client, url string, header http.Header) echo {
+	t.Helper()
+	res, body := fetch(t, c, http.MethodGet, url, header)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d (%s), want the upstream's 200", res.StatusCode, body)
+	}
+	var e echo
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not the upstream's answer: %q", body)
+	}
+	return e
+}
+
+// responseCookie returns the cookie called name that res sets, or fails.
+func responseCookie(t *testing.T, res *http.Response, name string) *http.Cookie {
+	t.Helper()
+	for _, c := range res.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %s cookie in %q", name, res.Header.Values("Set-Cookie"))
+	return nil
+}
+
+func TestIntegrationFlow(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	redirect := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
+	short := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream,
+		"\t\tsession_secret "+gwSecret+"\n\t\tsession_ttl 1s\n")}
+	confirm := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream,
+		"\t\tsession_secret "+gwSecret+"\n\t\tredeem confirm\n")}
+	startCaddy(t, t.TempDir(), redirect, short, confirm)
+
+	t.Run("redirect", func(t *testing.T) {
+		c := browser(t)
+		tok := keys.link(t, nil)
+		res, _ := fetch(t, c, http.MethodGet, redirect.url("/welcome?a=1&token="+tok+"&b=2"), nil)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/welcome?a=1&b=2" {
+			t.Fatalf("click: status %d, Location %q; want 303 to /welcome?a=1&b=2", res.StatusCode, res.Header.Get("Location"))
+		}
+		responseCookie(t, res, DefaultInsecureCookie)
+
+		spoof := http.Header{"Remote-User": {"admin"}}
+		for _, step := range []string{"follow", "reload"} {
+			e := upstreamSaw(t, c, redirect.url(res.Header.Get("Location")), spoof)
+			if e != (echo{User: "alice", Email: "alice@example.com", Name: "Alice", URI: "/welcome?a=1&b=2"}) {
+				t.Errorf("%s: upstream saw %+v, want alice's identity and no token", step, e)
+			}
+		}
+
+		res, body := fetch(t, browser(t), http.MethodGet, redirect.url("/welcome"), nil)
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Sign in with the link from your email.") {
+			t.Errorf("without a session: status %d, body %q; want the built-in 401 page", res.StatusCode, body)
+		}
+	})
+
+	t.Run("expired session is cleared", func(t *testing.T) {
+		res, _ := fetch(t, browser(t), http.MethodGet, short.url("/?token="+keys.link(t, nil)), nil)
+		stale := responseCookie(t, res, DefaultInsecureCookie)
+		if stale.MaxAge != 1 {
+			t.Errorf("Max-Age = %d, want 1", stale.MaxAge)
+		}
+		time.Sleep(2 * time.Second)
+		res, _ = fetch(t, browser(t), http.MethodGet, short.url("/"), http.Header{"Cookie": {stale.Name + "=" + stale.Value}})
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("expired session: status %d, want 401", res.StatusCode)
+		}
+		if cleared := responseCookie(t, res, DefaultInsecureCookie); cleared.Value != "" || cleared.MaxAge >= 0 {
+			t.Errorf("expired session: Set-Cookie %q, want the cookie cleared", res.Header.Values("Set-Cookie"))
+		}
+	})
+
+	t.Run("confirm", func(t *testing.T) {
+		c := browser(t)
+		tok := keys.link(t, nil)
+		res, body := fetch(t, c, http.MethodGet, confirm.url("/cart?token="+tok), nil)
+		if res.StatusCode != http.StatusOK || len(res.Cookies()) != 0 ||
+			!strings.Contains(body, `<form method="post" action="/cart?token=`+tok+`"`) {
+			t.Fatalf("GET: status %d, cookies %q, body %q; want the confirmation page and no cookie",
+				res.StatusCode, res.Header.Values("Set-Cookie"), body)
+		}
+		res, _ = fetch(t, c, http.MethodPost, confirm.url("/cart?token="+tok), nil)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/cart" {
+			t.Fatalf("POST: status %d, Location %q; want 303 to /cart", res.StatusCode, res.Header.Get("Location"))
+		}
+		responseCookie(t, res, DefaultInsecureCookie)
+		if e := upstreamSaw(t, c, confirm.url("/cart"), nil); e.User != "alice" {
+			t.Errorf("after confirming: upstream saw %+v, want alice", e)
+		}
+	})
+}
+
+func TestIntegrationSharedSecret(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	same := "\t\tsession_secret " + gwSecret + "\n"
+	a := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, same)}
+	b := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, same)}
+	other := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+strings.Repeat("q", 40)+"\n")}
+	startCaddy(t, t.TempDir(), a, b, other)
+
+	res, _ := fetch(t, browser(t), http.MethodGet, a.url("/?token="+keys.link(t, nil)), nil)
+	cookie := responseCookie(t, res, DefaultInsecureCookie)
+	header := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}
+
+	if e := upstreamSaw(t, browser(t), b.url("/"), header); e.User != "alice" {
+		t.Errorf("same secret: upstream saw %+v, want alice", e)
+	}
+	res, _ = fetch(t, browser(t), http.MethodGet, other.url("/"), header)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("different secret: status %d, want 401", res.StatusCode)
+	}
+	if cleared := responseCookie(t, res, DefaultInsecureCookie); cleared.MaxAge >= 0 {
+		t.Errorf("different secret: Set-Cookie %q, want the foreign cookie cleared", res.Header.Values("Set-Cookie"))
+	}
+}
+
+func TestIntegrationStoredSecret(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	storage := t.TempDir()
+	port := freePort()
+	withTTL := func(ttl string) site {
+		return site{port: port, block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_ttl "+ttl+"\n")}
+	}
+
+	startCaddy(t, storage, withTTL("24h"))
+	res, _ := fetch(t, browser(t), http.MethodGet, withTTL("").url("/?token="+keys.link(t, nil)), nil)
+	cookie := responseCookie(t, res, DefaultInsecureCookie)
+	header := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}
+	stored, err := os.ReadFile(filepath.Join(storage, "magic_link", "session_secret"))
+	if err != nil || len(stored) < minSessionSecret {
+		t.Fatalf("no session secret of at least %d bytes in storage: %v", minSessionSecret, err)
+	}
+
+	// A new configuration provisions a new handler: it must find the same secret in storage.
+	startCaddy(t, storage, withTTL("23h"))
+	if e := upstreamSaw(t, browser(t), withTTL("").url("/"), header); e.User != "alice" {
+		t.Errorf("after a reload: upstream saw %+v, want alice", e)
+	}
+	again, err := os.ReadFile(filepath.Join(storage, "magic_link", "session_secret"))
+	if err != nil || string(again) != string(stored) {
+		t.Errorf("the stored secret changed on reload")
+	}
+
+	// Other storage, other secret: the cookie is foreign there.
+	startCaddy(t, t.TempDir(), withTTL("22h"))
+	res, _ = fetch(t, browser(t), http.MethodGet, withTTL("").url("/"), header)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("with other storage: status %d, want 401", res.StatusCode)
+	}
+}
+
+func TestIntegrationErrorPages(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	builtIn := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
+	custom := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n") +
+		"\thandle_errors {\n\t\trespond \"custom page: {http.auth.magic_link.error}\" {err.status_code}\n\t}\n"}
+	startCaddy(t, t.TempDir(), builtIn, custom)
+
+	expired := keys.link(t, func(c *token.Claims) {
+		c.IssuedAt = time.Now().Add(-2 * time.Hour)
+		c.Expiry = time.Now().Add(-time.Hour)
+	})
+	scoped := keys.link(t, func(c *token.Claims) { c.Path = "/survey/42" })
+	tests := []struct {
+		name, target, builtIn, custom string
+	}{
+		{"expired", "/?token=" + expired, "This link has expired. Ask for a new one.", "custom page: expired"},
+		{"invalid", "/?token=" + expired + "x", "This link is invalid.", "custom page: invalid"},
+		{"outside scope", "/survey/42/../../admin?token=" + scoped, "This link is invalid.", "custom page: outside_scope"},
+		{"no session", "/", "Sign in with the link from your email.", "custom page: unauthenticated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, s := range []struct {
+				site site
+				want string
+			}{{builtIn, tt.builtIn}, {custom, tt.custom}} {
+				res, body := fetch(t, browser(t), http.MethodGet, s.site.url(tt.target), nil)
+				if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, s.want) {
+					t.Errorf("status %d, body %q; want 401 with %q", res.StatusCode, body, s.want)
+				}
+				if len(res.Cookies()) != 0 {
+					t.Errorf("a rejection set cookies: %q", res.Header.Values("Set-Cookie"))
+				}
+			}
+		})
+	}
+}
