@@ -1,9 +1,12 @@
 package token_test
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -165,6 +168,24 @@ func TestVerifyRejects(t *testing.T) {
 		rejectCase{name: "ES256 signature s replaced by n - s", keys: []testKey{es}, tok: esInput + "." + b64(negateS(esSig)), want: nil},
 		rejectCase{name: "ES256 signature r + n", keys: []testKey{es}, tok: esInput + "." + b64(rPlusN(esSig)), want: token.ErrBadSignature},
 		rejectCase{name: "ES256 signature with trailing zero bytes", keys: []testKey{es}, tok: esInput + "." + b64(append(append([]byte(nil), esSig...), 0, 0)), want: token.ErrBadSignature},
+	)
+
+	// RSA signatures whose padding is not exactly PKCS #1 v1.5 or PSS with a 32-byte salt.
+	rs := ks.rs256
+	rsInput := signingInput(header(rs).json(), claims().json())
+	for name, em := range pkcs1Variants(rsInput) {
+		add(rejectCase{name: "RS256 padding " + name, keys: []testKey{rs}, tok: rsInput + "." + b64(rawRSA(t, rs, em)), want: token.ErrBadSignature})
+	}
+	add(rejectCase{name: "RS256 padding exact (control for rawRSA)", keys: []testKey{rs}, tok: rsInput + "." + b64(rawRSA(t, rs, pkcs1Exact(rsInput)))})
+	ps := ks.ps256
+	psInput := signingInput(header(ps).json(), claims().json())
+	for _, salt := range []int{0, 20, 64} {
+		add(rejectCase{name: "PS256 salt of " + itoa(salt) + " bytes", keys: []testKey{ps}, tok: psInput + "." + b64(pssSign(t, ps, psInput, salt)), want: token.ErrBadSignature})
+	}
+	add(
+		rejectCase{name: "RS256 signature one byte short", keys: []testKey{rs}, tok: rsInput + "." + b64(sign(t, rs, token.RS256, rsInput)[1:]), want: token.ErrBadSignature},
+		rejectCase{name: "RS256 signature with a leading zero byte", keys: []testKey{rs}, tok: rsInput + "." + b64(append([]byte{0}, sign(t, rs, token.RS256, rsInput)...)), want: token.ErrBadSignature},
+		rejectCase{name: "RS256 signature equal to the modulus", keys: []testKey{rs}, tok: rsInput + "." + b64(rs.public().(*rsa.PublicKey).N.Bytes()), want: token.ErrBadSignature},
 	)
 
 	// Non-canonical base64url: the token must be one exact string.
@@ -709,6 +730,70 @@ func rPlusN(sig []byte) []byte {
 		return append(append([]byte(nil), sig[:32]...), s.FillBytes(make([]byte, 32))...)
 	}
 	return append(r.FillBytes(make([]byte, 32)), sig[32:]...)
+}
+
+// sha256DigestInfo is the DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2).
+var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+
+// pkcs1Variants are encoded messages for a 2048-bit modulus that a strict PKCS #1 v1.5 verifier
+// refuses, after Wycheproof's rs256 vectors.
+func pkcs1Variants(input string) map[string][]byte {
+	digest := sha256.Sum256([]byte(input))
+	em := func(prefix, digestInfo, hash []byte, fill byte, sep byte) []byte {
+		t := append(append([]byte(nil), digestInfo...), hash...)
+		out := append([]byte(nil), prefix...)
+		for len(out) < 256-len(t)-1 {
+			out = append(out, fill)
+		}
+		out = append(out, sep)
+		return append(out, t...)[:256]
+	}
+	noNull := []byte{0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x04, 0x20}
+	sha1OID := append([]byte(nil), sha256DigestInfo...)
+	sha1OID[14] = 0x02
+	return map[string][]byte{
+		"block type 1 replaced by 2":   em([]byte{0, 2}, sha256DigestInfo, digest[:], 0xff, 0),
+		"padding bytes 0xfe":           em([]byte{0, 1}, sha256DigestInfo, digest[:], 0xfe, 0),
+		"separator 0x01":               em([]byte{0, 1}, sha256DigestInfo, digest[:], 0xff, 1),
+		"DigestInfo without NULL":      em([]byte{0, 1}, noNull, digest[:], 0xff, 0),
+		"DigestInfo naming SHA-384":    em([]byte{0, 1}, sha1OID, digest[:], 0xff, 0),
+		"bare hash without DigestInfo": em([]byte{0, 1}, nil, digest[:], 0xff, 0),
+		"leading byte 0x01":            em([]byte{1, 1}, sha256DigestInfo, digest[:], 0xff, 0),
+	}
+}
+
+// pkcs1Exact is the correct PKCS #1 v1.5 encoded message of input for a 2048-bit modulus.
+func pkcs1Exact(input string) []byte {
+	digest := sha256.Sum256([]byte(input))
+	em := []byte{0, 1}
+	for len(em) < 256-len(sha256DigestInfo)-len(digest)-1 {
+		em = append(em, 0xff)
+	}
+	em = append(em, 0)
+	em = append(em, sha256DigestInfo...)
+	return append(em, digest[:]...)
+}
+
+// rawRSA is the RSA private-key operation on em: a signature of any encoded message.
+func rawRSA(t testing.TB, k testKey, em []byte) []byte {
+	t.Helper()
+	priv := k.signer.(*rsa.PrivateKey)
+	m := new(big.Int).SetBytes(em)
+	if m.Cmp(priv.N) >= 0 {
+		t.Fatal("rawRSA: message not below the modulus")
+	}
+	return new(big.Int).Exp(m, priv.D, priv.N).FillBytes(make([]byte, priv.Size()))
+}
+
+// pssSign signs input with RSASSA-PSS and a salt of saltLen bytes.
+func pssSign(t testing.TB, k testKey, input string, saltLen int) []byte {
+	t.Helper()
+	digest := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPSS(rand.Reader, k.signer.(*rsa.PrivateKey), crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: saltLen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
 }
 
 // selfSigned is a self-signed certificate for k, DER.
