@@ -22,11 +22,13 @@ Usage:
                  [--param token] [--path PREFIX]
   magiclink verify --keys FILE [--keys FILE]... --aud AUD [--iss ISS] [--leeway 30s]
                    [--max-link-age 720h] TOKEN|URL|-
+  magiclink demo [--listen 127.0.0.1:8080]
 
 Commands:
   keygen   write a new key pair: PREFIX.private.jwk and PREFIX.public.jwks
   sign     print a signed link (or bare token) for one user, or for every row of a CSV file
   verify   check a token or link like the gateway does and print its header and claims
+  demo     run Caddy with magic_link in front of a demo app on 127.0.0.1 and print links to try
 
 Run 'magiclink help COMMAND' or 'magiclink COMMAND -h' for the flags of a command.
 `
@@ -48,6 +50,7 @@ var commands = map[string]func(args []string, stdin io.Reader, stdout, stderr io
 	"keygen": runKeygen,
 	"sign":   runSign,
 	"verify": runVerify,
+	"demo":   runDemo,
 }
 
 // run executes the command line args (without the program name) and returns
