@@ -299,7 +299,7 @@ func (m *MagicLink) Validate() error {
 	if !validParam(m.Param) {
 		return fmt.Errorf("param %q: use letters, digits, '-', '_', '.' or '~'", m.Param)
 	}
-	if *m.Leeway < 0 {
+	if m.Leeway != nil && *m.Leeway < 0 {
 		return fmt.Errorf("leeway %s: must not be negative", time.Duration(*m.Leeway))
 	}
 	if m.MaxLinkAge < 0 {
