@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -442,20 +443,11 @@ func appendHeaderVariants(dst []string, name string) []string {
 			}
 		}
 		v := textproto.CanonicalMIMEHeaderKey(string(b))
-		if !containsString(dst, v) {
+		if !slices.Contains(dst, v) {
 			dst = append(dst, v)
 		}
 	}
 	return dst
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
