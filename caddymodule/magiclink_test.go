@@ -976,6 +976,7 @@ func TestValidate(t *testing.T) {
 		{"bad cookie name", func(m *MagicLink) { m.CookieName = "a;b" }, "cookie_name"},
 		{"bad cookie domain", func(m *MagicLink) { m.CookieDomain = "a.com; Secure" }, "cookie_domain"},
 		{"bad header", func(m *MagicLink) { m.HeaderUser = "Remote User" }, "header_user"},
+		{"header with many separators", func(m *MagicLink) { m.HeaderName = "X-A-B-C-D-Name" }, "header_name"},
 		{"same headers", func(m *MagicLink) { m.HeaderEmail = "remote-user" }, "header_user, header_email"},
 		{"bad param", func(m *MagicLink) { m.Param = "to&ken" }, "param"},
 		{"negative leeway", func(m *MagicLink) { d := caddy.Duration(-time.Second); m.Leeway = &d }, "leeway"},
