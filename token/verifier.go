@@ -1,6 +1,9 @@
 package token
 
 import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -98,13 +101,9 @@ func (v *Verifier) Verify(token string) (Header, *Claims, error) {
 	if dot2 == len(token)-1 {
 		return h, nil, reject(ErrBadSignature, "empty signature")
 	}
-	jws, err := jose.ParseSignedCompact(token, v.algs[key])
+	payload, err := v.verifySignature(token, dot2, key)
 	if err != nil {
-		return h, nil, reject(ErrMalformed, "unparsable JWS")
-	}
-	payload, err := jws.Verify(v.keys[key].material)
-	if err != nil {
-		return h, nil, reject(ErrBadSignature, "signature does not verify")
+		return h, nil, err
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -114,6 +113,36 @@ func (v *Verifier) Verify(token string) (Header, *Claims, error) {
 		return h, nil, err
 	}
 	return h, c, nil
+}
+
+// verifySignature checks the signature of a compact token, whose second dot
+// is at dot2, with v.keys[key], and returns the payload.
+func (v *Verifier) verifySignature(token string, dot2, key int) ([]byte, error) {
+	jws, err := jose.ParseSignedCompact(token, v.algs[key])
+	if err != nil {
+		return nil, reject(ErrMalformed, "unparsable JWS")
+	}
+	k := &v.keys[key]
+	payload, err := jws.Verify(k.material)
+	if err != nil {
+		return nil, reject(ErrBadSignature, "signature does not verify")
+	}
+	if k.Algorithm == PS256 && !strictPSS(k.material.(*rsa.PublicKey), token[:dot2], token[dot2+1:]) {
+		return nil, reject(ErrBadSignature, "PSS salt is not 32 bytes")
+	}
+	return payload, nil
+}
+
+// strictPSS reports whether sig is an RSASSA-PSS signature of input with a
+// salt as long as the SHA-256 hash, as RFC 7518 §3.5 requires; go-jose
+// accepts any salt length.
+func strictPSS(pub *rsa.PublicKey, input, sig string) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	digest := sha256.Sum256([]byte(input))
+	return rsa.VerifyPSS(pub, crypto.SHA256, digest[:], raw, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
 }
 
 // splitCompact checks that token is three non-empty-headed base64url
