@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# bench/run.sh measures magiclink against the targets of SPEC §7: the gateway
+# over HTTP (one Caddy, four sites, wrk), bulk signing with the CLI, and the
+# in-process Go benchmarks. It stops by itself; see bench/README.md.
+set -eEuo pipefail
+
+DURATION=${DURATION:-5}        # seconds per wrk run
+CONNS=${CONNS:-16}             # wrk connections
+THREADS=${THREADS:-2}          # wrk threads
+ROUNDS=${ROUNDS:-3}            # rounds per pair of scenarios
+ROWS=${ROWS:-1000000}          # CSV rows for the bulk-signing measurement
+TOKEN_RATE=${TOKEN_RATE:-40000} # link tokens prepared per second of each redemption run
+BASE_PORT=${BASE_PORT:-18080}  # the sites listen on BASE_PORT+1 … BASE_PORT+4
+BENCHTIME=${BENCHTIME:-1s}     # go test -benchtime
+BENCH_COUNT=${BENCH_COUNT:-3}  # go test -count
+GOBENCH=${GOBENCH:-Verify|Reject|Redeem|Garbage|Malformed|Oversize|Session|Cookie}
+
+AUD=https://bench.example
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+step() { printf '\n== %s\n' "$*"; }
+
+for v in DURATION CONNS THREADS ROUNDS ROWS TOKEN_RATE BASE_PORT BENCH_COUNT; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, got '${!v}'"
+done
+((CONNS >= THREADS)) || die "CONNS ($CONNS) must be at least THREADS ($THREADS)"
+((BASE_PORT + 4 <= 65535)) || die "BASE_PORT ($BASE_PORT) leaves no room for four ports"
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/magiclink-bench.XXXXXX")
+CADDY_PID=
+
+stop_caddy() {
+	if [[ -n $CADDY_PID ]]; then
+		kill "$CADDY_PID" 2>/dev/null || true
+		wait "$CADDY_PID" 2>/dev/null || true
+		CADDY_PID=
+	fi
+}
+cleanup() {
+	local rc=$?
+	stop_caddy
+	rm -f "$WORK"/rows*.csv "$WORK"/out*.csv "$WORK"/tokens*.csv "$WORK"/tokens-*.txt
+	if ((rc != 0)); then
+		echo "bench: failed (exit $rc); logs are in $WORK" >&2
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'echo "bench: command failed at run.sh line $LINENO: $BASH_COMMAND" >&2' ERR
+
+as_root() {
+	if [[ $(id -u) == 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		die "need root to run: $* (install it yourself, or run as root)"
+	fi
+}
+apt_updated=
+# install PACKAGE installs a Debian package with apt-get.
+install() {
+	command -v apt-get >/dev/null || die "apt-get is not available: install the $1 package yourself"
+	echo "installing $1"
+	if [[ -z $apt_updated ]]; then
+		as_root apt-get update -qq
+		apt_updated=1
+	fi
+	as_root apt-get install -y -qq "$1" >/dev/null
+}
+# need COMMAND PACKAGE installs PACKAGE when COMMAND is missing.
+need() {
+	command -v "$1" >/dev/null && return
+	install "$2"
+	command -v "$1" >/dev/null || die "installing $2 did not provide $1"
+}
+
+# gen_rows N FILE writes a CSV of N users: sub,email,name.
+gen_rows() {
+	awk -v n="$1" 'BEGIN {
+		print "sub,email,name"
+		for (i = 1; i <= n; i++) printf "user%07d,user%07d@example.com,User %d\n", i, i, i
+	}' >"$2"
+}
+
+# median reads numbers, one a line, and prints their median.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) exit 1
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+	}'
+}
+
+step "setup (work dir $WORK)"
+need wrk wrk
+need curl curl
+need /usr/bin/time time
+go build -o "$WORK/caddy" ./cmd/caddy
+go build -o "$WORK/magiclink" ./cmd/magiclink
+modules=$("$WORK/caddy" list-modules)
+grep -qx 'http.handlers.magic_link' <<<"$modules" || die "cmd/caddy does not include http.handlers.magic_link: import the caddymodule package in cmd/caddy/main.go"
+ML=$WORK/magiclink
+kid=$("$ML" keygen --out "$WORK/key" | awk '$1 == "kid:" { print $2 }')
+[[ -n $kid ]] || die "magiclink keygen printed no kid"
+echo "built caddy and magiclink; key id $kid"
+
+# Link tokens for scenario 3: DURATION*TOKEN_RATE fresh ones per round.
+per_round=$((DURATION * TOKEN_RATE))
+gen_rows $((per_round * ROUNDS)) "$WORK/rows-tokens.csv"
+"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-tokens.csv" --aud "$AUD" >"$WORK/tokens.csv"
+awk -F, -v n="$per_round" -v dir="$WORK" 'NR > 1 { print $4 > (dir "/tokens-" (int((NR - 2) / n) + 1) ".txt") }' "$WORK/tokens.csv"
+for ((r = 1; r <= ROUNDS; r++)); do
+	got=$(wc -l <"$WORK/tokens-$r.txt")
+	((got == per_round)) || die "tokens-$r.txt has $got link tokens, want $per_round"
+done
+echo "signed $((per_round * ROUNDS)) link tokens for scenario 3 ($per_round per round)"
+
+# Junk tokens for scenario 4, in four kinds: random segments as long as a real
+# token's, one random blob without dots, an oversize token (> 4096 bytes), and a
+# real payload under a header naming the wrong algorithm for the key.
+sample=$(head -n 1 "$WORK/tokens-1.txt")
+bad_header=$(printf '{"alg":"HS256","kid":"%s","typ":"magic-link+jwt"}' "$kid" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+awk -v n=1000 -v real="$sample" -v hdr="$bad_header" '
+	function junk(len,   s, j) {
+		s = ""
+		for (j = 0; j < len; j++) s = s substr(chars, int(rand() * 64) + 1, 1)
+		return s
+	}
+	BEGIN {
+		srand(42)
+		chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		split(real, seg, ".")
+		for (i = 0; i < n; i++) {
+			k = i % 4
+			if (k == 0) print junk(length(seg[1])) "." junk(length(seg[2])) "." junk(length(seg[3]))
+			else if (k == 1) print junk(length(real))
+			else if (k == 2) print junk(1800) "." junk(2600) "." junk(86)
+			else print hdr "." seg[2] "." junk(86)
+		}
+	}' >"$WORK/garbage.txt"
+
+P1=$((BASE_PORT + 1)) P2=$((BASE_PORT + 2)) P3=$((BASE_PORT + 3)) P4=$((BASE_PORT + 4))
+step "starting caddy on 127.0.0.1:$P1-$P4"
+BENCH_DIR=$WORK BENCH_KEYS=$WORK/key.public.jwks \
+	BENCH_SESSION_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n') \
+	BENCH_PORT_BARE=$P1 BENCH_PORT_COOKIE=$P2 BENCH_PORT_REDEEM=$P3 BENCH_PORT_GARBAGE=$P4 \
+	XDG_CONFIG_HOME=$WORK/xdg-config XDG_DATA_HOME=$WORK/xdg-data \
+	"$WORK/caddy" run --config bench/bench.Caddyfile --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
+CADDY_PID=$!
+for ((i = 0; ; i++)); do
+	kill -0 "$CADDY_PID" 2>/dev/null || {
+		tail -n 5 "$WORK/caddy.log" >&2
+		CADDY_PID=
+		die "caddy exited at start (is a port in $P1-$P4 taken? set BASE_PORT); log: $WORK/caddy.log"
+	}
+	[[ $(curl -s -m 1 "http://127.0.0.1:$P4/" -o /dev/null -w '%{http_code}' || true) == 401 ]] && break
+	((i < 100)) || die "caddy did not answer on 127.0.0.1:$P4 within 10s; log: $WORK/caddy.log"
+	sleep 0.1
+done
+
+# status URL [curl args...] prints the HTTP status of a GET.
+status() {
+	local url=$1
+	shift
+	curl -s -m 5 -o "$WORK/body" -w '%{http_code}' "$@" "$url" || true
+}
+
+# A session cookie: redeem a link on site 2 and keep its Set-Cookie.
+check=$("$ML" sign --key "$WORK/key.private.jwk" --sub bench-user --email bench@example.com --name Bench --aud "$AUD")
+code=$(status "http://127.0.0.1:$P2/?token=$check" -D "$WORK/redeem-headers")
+[[ $code == 303 ]] || die "redeeming a link on site 2 answered $code, want 303; log: $WORK/caddy.log"
+cookie=$(tr -d '\r' <"$WORK/redeem-headers" | awk 'tolower($1) == "set-cookie:" { sub(/^[^:]*: */, ""); sub(/;.*/, ""); print; exit }')
+[[ $cookie == *=?* ]] || die "redeeming a link on site 2 set no session cookie; log: $WORK/caddy.log"
+rm -f "$WORK/redeem-headers"
+code=$(status "http://127.0.0.1:$P2/" -H "Cookie: $cookie")
+[[ $code == 200 && $(<"$WORK/body") == ok ]] || die "site 2 with the session cookie answered $code, want 200 ok"
+code=$(status "http://127.0.0.1:$P2/")
+[[ $code == 401 ]] || die "site 2 without a cookie answered $code, want 401"
+code=$(status "http://127.0.0.1:$P1/" -H "Cookie: $cookie")
+[[ $code == 200 ]] || die "site 1 answered $code, want 200"
+check=$("$ML" sign --key "$WORK/key.private.jwk" --sub bench-check --aud "$AUD")
+code=$(status "http://127.0.0.1:$P3/?token=$check")
+[[ $code == 303 ]] || die "a link token on site 3 answered $code, want 303"
+for i in 1 2 3 4; do
+	code=$(status "http://127.0.0.1:$P4/?token=$(sed -n "${i}p" "$WORK/garbage.txt")")
+	[[ $code == 401 ]] || die "junk token kind $i on site 4 answered $code, want 401"
+done
+echo "got a session cookie; sites answer 200, 200 with the cookie, 303 to a link, 401 to junk"
+
+# run_wrk PAIR ROUND SCENARIO runs wrk once and appends
+# "pair round scenario req/s p50_us p99_us socket_errors" to results.txt.
+run_wrk() {
+	local pair=$1 round=$2 sc=$3 mode=static tokens= port out line
+	local -a hdr=()
+	# Scenario 1 sends the same requests as the scenario it is paired with.
+	case $pair in
+	2) hdr=(-H "Cookie: $cookie") ;;
+	3) mode=tokens tokens=$WORK/tokens-$round.txt ;;
+	4) mode=garbage tokens=$WORK/garbage.txt ;;
+	esac
+	case $sc in
+	1) port=$P1 ;;
+	2) port=$P2 ;;
+	3) port=$P3 ;;
+	4) port=$P4 ;;
+	esac
+	out=$WORK/wrk-pair$pair-round$round-scenario$sc.txt
+	BENCH_MODE=$mode BENCH_TOKENS=$tokens BENCH_THREADS=$THREADS \
+		wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s bench/wrk.lua "${hdr[@]}" \
+		"http://127.0.0.1:$port/" >"$out" 2>&1 || die "wrk failed on scenario $sc; output: $out"
+	kill -0 "$CADDY_PID" 2>/dev/null || die "caddy died during scenario $sc; log: $WORK/caddy.log"
+	line=$(grep '^BENCH ' "$out") || die "wrk printed no BENCH line on scenario $sc; output: $out"
+	# shellcheck disable=SC2086 # the line is key=value words
+	local $line
+	((requests > 0)) || die "scenario $sc completed no requests; output: $out"
+	((sc == 1 || tokens_reused == 0)) || die "scenario 3 ran out of link tokens (more than $TOKEN_RATE/s); raise TOKEN_RATE"
+	if [[ $sc == 4 ]]; then
+		((status_errors == requests)) || die "scenario 4: $((requests - status_errors)) of $requests junk requests were not rejected; output: $out"
+	else
+		((status_errors == 0)) || die "scenario $sc: $status_errors of $requests responses were not 2xx/3xx; output: $out"
+	fi
+	((socket_errors == 0)) || echo "warning: scenario $sc had $socket_errors socket errors; output: $out" >&2
+	awk -v p="$pair" -v r="$round" -v s="$sc" -v n="$requests" -v d="$duration_us" \
+		-v a="$p50_us" -v b="$p99_us" -v e="$socket_errors" \
+		'BEGIN { printf "%s %s %s %.1f %s %s %s\n", p, r, s, n / d * 1e6, a, b, e }' >>"$WORK/results.txt"
+	printf '  round %d scenario %d: %8.0f req/s\n' "$round" "$sc" "$(tail -n 1 "$WORK/results.txt" | cut -d' ' -f4)"
+}
+
+step "HTTP: wrk -t $THREADS -c $CONNS -d ${DURATION}s, $ROUNDS rounds per pair"
+: >"$WORK/results.txt"
+for pair in 2 3 4; do
+	echo "pair 1/$pair"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		run_wrk "$pair" "$r" 1
+		run_wrk "$pair" "$r" "$pair"
+	done
+done
+stop_caddy
+
+# col PAIR SCENARIO FIELD prints the median of a results.txt field over the runs of a scenario in a pair.
+col() { awk -v p="$1" -v s="$2" -v f="$3" '$1 == p && $3 == s { print $f }' "$WORK/results.txt" | median; }
+# ratio PAIR prints the median over rounds of (scenario PAIR req/s) / (scenario 1 req/s of that round).
+ratio() {
+	awk -v p="$1" '$1 == p && $3 == 1 { b[$2] = $4 } $1 == p && $3 == p { x[$2] = $4 }
+		END { for (r in x) print x[r] / b[r] }' "$WORK/results.txt" | median
+}
+ms() { awk -v u="$1" 'BEGIN { printf "%.2fms", u / 1000 }'; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "PASS" : "FAIL") }'; }
+# row PAIR SCENARIO LABEL [TARGET] prints one line of the HTTP table.
+row() {
+	local r=
+	[[ $2 == 1 ]] || r=$(printf '%.3f' "$(ratio "$1")")
+	printf '%-40s %9.0f %9s %9s %7s  %s\n' "$3" "$(col "$1" "$2" 4)" "$(ms "$(col "$1" "$2" 5)")" "$(ms "$(col "$1" "$2" 6)")" "$r" "${4:-}"
+}
+
+step "HTTP results (median of $ROUNDS rounds; ratio = median over rounds of scenario ÷ scenario 1 of the same round)"
+r2=$(ratio 2)
+{
+	printf '%-40s %9s %9s %9s %7s  %s\n' scenario req/s p50 p99 ratio "target (SPEC §7)"
+	row 2 1 "1 respond alone, with the cookie header"
+	row 2 2 "2 magic_link, session cookie" "2/1 >= 0.95: $(verdict "$r2" 0.95)"
+	row 3 1 "1 respond alone, with link URLs"
+	row 3 3 "3 magic_link, redeem a link (303)" "none over HTTP; Go: redeem <= 1.3 x raw ed25519.Verify"
+	row 4 1 "1 respond alone, with junk URLs"
+	row 4 4 "4 magic_link, junk token (401)" "none over HTTP; should be far above 3/1"
+} | tee "$WORK/http-table.txt"
+
+step "bulk signing: magiclink sign --csv, $ROWS rows"
+# bulk N: signs an N-row CSV; sets bulk_rate (links/s) and bulk_rss (kB).
+bulk() {
+	local n=$1 start end lines
+	gen_rows "$n" "$WORK/rows-$n.csv"
+	start=$(date +%s%N)
+	/usr/bin/time -v "$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-$n.csv" --aud "$AUD" \
+		>"$WORK/out-$n.csv" 2>"$WORK/bulk-$n-time.txt" || {
+		tail -n 30 "$WORK/bulk-$n-time.txt" >&2
+		die "magiclink sign --csv failed on $n rows"
+	}
+	end=$(date +%s%N)
+	lines=$(wc -l <"$WORK/out-$n.csv")
+	((lines == n + 1)) || die "sign --csv wrote $lines lines for $n rows, want $((n + 1))"
+	bulk_rate=$(awk -v n="$n" -v ns=$((end - start)) 'BEGIN { printf "%.0f", n / ns * 1e9 }')
+	bulk_rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/bulk-$n-time.txt")
+	rm -f "$WORK/rows-$n.csv" "$WORK/out-$n.csv"
+	printf '  %8d rows: %8d links/s, peak RSS %d kB, %d output lines\n' "$n" "$bulk_rate" "$bulk_rss" "$lines"
+}
+small=$((ROWS / 10 > 0 ? ROWS / 10 : 1))
+bulk "$small"
+small_rss=$bulk_rss
+bulk "$ROWS"
+
+go test -run '^$' -bench '^BenchmarkRawEd25519SignParallel$' -benchtime 2s -count 3 ./cmd/magiclink/ >"$WORK/raw-sign.txt" ||
+	die "the raw signing benchmark failed; output: $WORK/raw-sign.txt"
+raw_rate=$(awk '/^BenchmarkRawEd25519SignParallel/ { for (i = 2; i < NF; i++) if ($(i + 1) == "signs/s") print $i }' "$WORK/raw-sign.txt" | median) ||
+	die "no signs/s in the raw signing benchmark; output: $WORK/raw-sign.txt"
+bulk_ratio=$(awk -v a="$bulk_rate" -v b="$raw_rate" 'BEGIN { printf "%.3f", a / b }')
+{
+	printf '%-44s %12s  %s\n' figure value "target (SPEC §7)"
+	printf '%-44s %12d  %s\n' "sign --csv, $ROWS rows (links/s)" "$bulk_rate" ">= 80000 on the 2-core reference machine"
+	printf '%-44s %12.0f\n' "raw ed25519.Sign, all cores (signs/s)" "$raw_rate"
+	printf '%-44s %12s  %s\n' "bulk ÷ raw" "$bulk_ratio" ">= 0.75: $(verdict "$bulk_ratio" 0.75)"
+	printf '%-44s %12s  %s\n' "peak RSS, $small rows / $ROWS rows (kB)" "$small_rss / $bulk_rss" "flat (streamed)"
+} | tee "$WORK/bulk-table.txt"
+
+step "Go benchmarks matching '$GOBENCH' (-benchtime $BENCHTIME -count $BENCH_COUNT)"
+go test -list '^Benchmark' ./... >"$WORK/bench-list.txt" || die "go test -list failed; output: $WORK/bench-list.txt"
+awk '/^Benchmark/ { names = names (names ? "|" : "") $1; next }
+	/^ok / { if (names) print $2, names; names = "" }' "$WORK/bench-list.txt" >"$WORK/bench-pkgs.txt"
+: >"$WORK/gobench.txt"
+while read -r pkg names; do
+	sel=$(tr '|' '\n' <<<"$names" | grep -E -- "$GOBENCH" | grep -vx -e BenchmarkBulkSign -e BenchmarkRawEd25519SignParallel | paste -sd '|' || true)
+	[[ -n $sel ]] || continue
+	go test -run '^$' -bench "^($sel)\$" -benchtime "$BENCHTIME" -count "$BENCH_COUNT" -benchmem "$pkg" |
+		tee -a "$WORK/gobench.txt" || die "go test -bench failed in $pkg; output: $WORK/gobench.txt"
+done <"$WORK/bench-pkgs.txt"
+grep -q '^Benchmark' "$WORK/gobench.txt" || die "no Go benchmark matches '$GOBENCH'"
+
+step "done"
+echo "Go benchmark output (benchstat format): $WORK/gobench.txt"
+echo "tables and wrk output: $WORK"
