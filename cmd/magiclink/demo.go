@@ -108,7 +108,7 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 		}
 	}()
 
-	addr, err := freeAddr(opts.Listen, opts.FallBack)
+	addr, fellBack, err := freeAddr(opts.Listen, opts.FallBack)
 	if err != nil {
 		return err
 	}
@@ -125,6 +125,9 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 	links, err := demoLinks(signer, origin, time.Now())
 	if err != nil {
 		return err
+	}
+	if fellBack {
+		fmt.Fprintf(stdout, "%s is in use, so the demo took a free port.\n", opts.Listen)
 	}
 	fmt.Fprintf(stdout, "Caddy with magic_link is serving the demo app at %s\n\n", origin)
 	for _, l := range links {
@@ -152,21 +155,22 @@ func demoHost(listen string) (string, error) {
 }
 
 // freeAddr returns listen with port 0 replaced by a free port. When nothing can listen on listen
-// and fallBack is set, it returns a free port on the same host instead.
-func freeAddr(listen string, fallBack bool) (string, error) {
+// and fallBack is set, it returns a free port on the same host instead, and fellBack is true.
+func freeAddr(listen string, fallBack bool) (addr string, fellBack bool, err error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil && fallBack {
 		host, _, _ := net.SplitHostPort(listen)
 		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		fellBack = true
 	}
 	if err != nil {
-		return "", fmt.Errorf("cannot listen on %s: %w; choose another address with --listen", listen, err)
+		return "", false, fmt.Errorf("cannot listen on %s: %w; choose another address with --listen", listen, err)
 	}
-	addr := ln.Addr().String()
+	addr = ln.Addr().String()
 	if err := ln.Close(); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return addr, nil
+	return addr, fellBack, nil
 }
 
 // demoCaddyfile returns the Caddyfile of the demo: magic_link on addr in front of the app at

@@ -120,7 +120,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo claims to serve on the taken address %s", d.origin)
 	}
 	for _, want := range []string{
-		`signs you in as demo-user`, `expired an hour ago`, `on /survey/42 only`, "/survey/42?token=",
+		taken.Addr().String() + " is in use", `signs you in as demo-user`, `expired an hour ago`, `on /survey/42 only`, "/survey/42?token=",
 	} {
 		if !strings.Contains(d.output, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, d.output)
