@@ -180,20 +180,25 @@ func newBrowser(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancel)
 
-	// The first Run starts the browser and must not carry a timeout (it would end the browser),
-	// so the start is bounded by a timer instead.
+	startWithin(t, ctx, cancel, "starting Chromium")
+	return ctx
+}
+
+// startWithin starts the browser or tab of ctx, bounded by browserWait. The first Run of a
+// context must not carry a timeout (it would end the browser or tab), so a timer bounds it.
+func startWithin(t *testing.T, ctx context.Context, cancel context.CancelFunc, what string) {
+	t.Helper()
 	started := make(chan error, 1)
 	go func() { started <- chromedp.Do(ctx) }()
 	select {
 	case err := <-started:
 		if err != nil {
-			t.Fatalf("starting Chromium: %v", err)
+			t.Fatalf("%s: %v", what, err)
 		}
 	case <-time.After(browserWait):
 		cancel()
-		t.Fatal("Chromium did not start in time")
+		t.Fatalf("%s: no answer within %s", what, browserWait)
 	}
-	return ctx
 }
 
 // newTab opens a tab in a fresh browser context (its own cookie jar) of the browser.
@@ -201,17 +206,7 @@ func newTab(t *testing.T, browser context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	started := make(chan error, 1)
-	go func() { started <- chromedp.Do(ctx) }()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("opening a tab: %v", err)
-		}
-	case <-time.After(browserWait):
-		cancel()
-		t.Fatal("Chromium did not open a tab in time")
-	}
+	startWithin(t, ctx, cancel, "opening a tab")
 	return ctx
 }
 
