@@ -44,7 +44,9 @@ stop_caddy() {
 cleanup() {
 	local rc=$?
 	stop_caddy
-	rm -f "$WORK"/rows*.csv "$WORK"/out*.csv "$WORK"/tokens*.csv "$WORK"/tokens-*.txt
+	rm -f "$WORK"/rows*.csv "$WORK"/out*.csv "$WORK"/tokens*.csv "$WORK"/tokens-*.txt "$WORK/garbage.txt" \
+		"$WORK/body" "$WORK/caddy" "$WORK/magiclink" "$WORK"/key.*
+	rm -rf "$WORK/caddy-storage" "$WORK/xdg-config" "$WORK/xdg-data"
 	if ((rc != 0)); then
 		echo "bench: failed (exit $rc); logs are in $WORK" >&2
 	fi
@@ -304,7 +306,7 @@ bulk_ratio=$(awk -v a="$bulk_rate" -v b="$raw_rate" 'BEGIN { printf "%.3f", a / 
 	printf '%-44s %12s  %s\n' figure value "target (SPEC §7)"
 	printf '%-44s %12d  %s\n' "sign --csv, $ROWS rows (links/s)" "$bulk_rate" ">= 80000 on the 2-core reference machine"
 	printf '%-44s %12.0f\n' "raw ed25519.Sign, all cores (signs/s)" "$raw_rate"
-	printf '%-44s %12s  %s\n' "bulk ÷ raw" "$bulk_ratio" ">= 0.75: $(verdict "$bulk_ratio" 0.75)"
+	printf '%-44s %12s  %s\n' "bulk / raw" "$bulk_ratio" ">= 0.75: $(verdict "$bulk_ratio" 0.75)"
 	printf '%-44s %12s  %s\n' "peak RSS, $small rows / $ROWS rows (kB)" "$small_rss / $bulk_rss" "flat (streamed)"
 } | tee "$WORK/bulk-table.txt"
 
@@ -316,10 +318,53 @@ awk '/^Benchmark/ { names = names (names ? "|" : "") $1; next }
 while read -r pkg names; do
 	sel=$(tr '|' '\n' <<<"$names" | grep -E -- "$GOBENCH" | grep -vx -e BenchmarkBulkSign -e BenchmarkRawEd25519SignParallel | paste -sd '|' || true)
 	[[ -n $sel ]] || continue
+	echo "go test -run '^\$' -bench '^($sel)\$' -benchtime $BENCHTIME -count $BENCH_COUNT -benchmem $pkg"
 	go test -run '^$' -bench "^($sel)\$" -benchtime "$BENCHTIME" -count "$BENCH_COUNT" -benchmem "$pkg" |
 		tee -a "$WORK/gobench.txt" || die "go test -bench failed in $pkg; output: $WORK/gobench.txt"
 done <"$WORK/bench-pkgs.txt"
 grep -q '^Benchmark' "$WORK/gobench.txt" || die "no Go benchmark matches '$GOBENCH'"
+
+# gb NAME UNIT prints the median of a Go benchmark's figure in UNIT (ns/op, allocs/op) over its
+# -count runs, or nothing when it did not run.
+gb() {
+	awk -v n="$1" -v u="$2" '{ name = $1; sub(/-[0-9]+$/, "", name) }
+		name == n { for (i = 2; i < NF; i++) if ($(i + 1) == u) print $i }' "$WORK/gobench.txt" | median || true
+}
+# cmp LABEL NAME BASE MAX prints NAME's ns/op as a multiple of BASE's, against the target MAX.
+cmp() {
+	local a b
+	a=$(gb "$2" ns/op) b=$(gb "$3" ns/op)
+	if [[ -z $a || -z $b ]]; then
+		printf '%-44s %16s\n' "$1" "not run"
+		return
+	fi
+	awk -v l="$1" -v a="$a" -v b="$b" -v m="$4" 'BEGIN {
+		printf "%-44s %15.3fx  <= %s x raw ed25519.Verify: %s\n", l, a / b, m, (a / b <= m ? "PASS" : "FAIL")
+	}'
+}
+step "Go benchmarks against SPEC §7 (medians)"
+{
+	printf '%-44s %16s  %s\n' figure value "target (SPEC §7)"
+	cmp "token Verify/EdDSA / RawEd25519Verify" BenchmarkVerify/EdDSA BenchmarkRawEd25519Verify 1.3
+	cmp "ServeHTTPRedeem / RawEd25519Verify" BenchmarkServeHTTPRedeem BenchmarkRawEd25519Verify 1.3
+	worst=$(awk '{ name = $1; sub(/-[0-9]+$/, "", name) } name ~ /^BenchmarkReject\// { print name }' "$WORK/gobench.txt" |
+		sort -u | while read -r n; do printf '%s %s\n' "$(gb "$n" ns/op)" "$n"; done | sort -g | tail -n 1 | cut -d' ' -f2)
+	if [[ -n $worst ]]; then
+		cmp "slowest Reject (${worst#BenchmarkReject/}) / RawEd25519Verify" "$worst" BenchmarkRawEd25519Verify 0.1
+	fi
+	for n in BenchmarkSessionOpen BenchmarkServeHTTPCookie; do
+		ns=$(gb "$n" ns/op) allocs=$(gb "$n" allocs/op)
+		if [[ -z $ns ]]; then
+			printf '%-44s %16s\n' "${n#Benchmark}" "not run"
+			continue
+		fi
+		awk -v n="$n" -v ns="$ns" -v a="${allocs:-0}" 'BEGIN {
+			if (n == "BenchmarkSessionOpen") t = sprintf("cookie check <= 2000ns, <= 5 allocs: %s", (ns <= 2000 && a <= 5 ? "PASS" : "FAIL"))
+			else t = "the whole handler with a cookie (informational)"
+			printf "%-44s %16s  %s\n", substr(n, 10), sprintf("%.0fns %d allocs", ns, a), t
+		}'
+	done
+} | tee "$WORK/go-table.txt"
 
 step "done"
 echo "Go benchmark output (benchstat format): $WORK/gobench.txt"
