@@ -32,7 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		param           <name>
 //		leeway          <duration>
 //		max_link_age    <duration>
-//		session_secret  <secret>
+//		session_secret  <secret> [<previous secret>...]
 //		session_ttl     <duration>
 //		cookie_name     <name>
 //		cookie_domain   <domain>
@@ -85,10 +85,19 @@ func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_link_age":
 			err = durationArg(d, &m.MaxLinkAge, false)
 		case "session_secret":
-			if err = oneArg(d, &m.SessionSecret); err == nil && !strings.Contains(m.SessionSecret, "{") &&
-				len(m.SessionSecret) < minSessionSecret {
-				err = d.Errf("session_secret: %d bytes is too short; use at least %d, or a placeholder such as {env.MAGIC_LINK_SECRET}",
-					len(m.SessionSecret), minSessionSecret)
+			secrets := d.RemainingArgs()
+			if len(secrets) == 0 {
+				return d.Err("session_secret: missing value")
+			}
+			for _, s := range secrets {
+				if !strings.Contains(s, "{") && len(s) < minSessionSecret {
+					return d.Errf("session_secret: %d bytes is too short; use at least %d, or a placeholder such as {env.MAGIC_LINK_SECRET}",
+						len(s), minSessionSecret)
+				}
+			}
+			m.SessionSecret = secrets[0]
+			if len(secrets) > 1 {
+				m.PreviousSessionSecrets = secrets[1:]
 			}
 		case "session_ttl":
 			err = durationArg(d, &m.SessionTTL, false)

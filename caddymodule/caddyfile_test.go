@@ -64,6 +64,20 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			},
 		},
 		{
+			name: "session secret with previous ones",
+			input: `magic_link {
+				keys k.jwks
+				audience https://a.example
+				session_secret {env.NEW_SECRET} {file./run/old_secret} 0123456789abcdef0123456789abcdef
+			}`,
+			want: MagicLink{
+				Keys:                   []string{"k.jwks"},
+				Audience:               "https://a.example",
+				SessionSecret:          "{env.NEW_SECRET}",
+				PreviousSessionSecrets: []string{"{file./run/old_secret}", "0123456789abcdef0123456789abcdef"},
+			},
+		},
+		{
 			name: "minimal development",
 			input: `magic_link {
 				keys demo.public.jwks
@@ -145,6 +159,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"samesite none insecure", base + "cookie_samesite none\ninsecure_cookie\n", "cookie_samesite none needs a Secure cookie", 6},
 		{"insecure_cookie with argument", base + "insecure_cookie yes\n", "insecure_cookie takes no arguments", 4},
 		{"short session_secret", base + "session_secret hunter2\n", "session_secret: 7 bytes is too short", 4},
+		{"short previous session_secret", base + "session_secret {env.S} hunter22\n", "session_secret: 8 bytes is too short", 4},
+		{"session_secret without value", base + "session_secret\n", "session_secret: missing value", 4},
 		{"bad param", base + "param to&ken\n", `param "to&ken"`, 4},
 		{"bad header", base + "header_user \"Remote User\"\n", `header_user "Remote User": not a valid header name`, 4},
 	}

@@ -105,6 +105,12 @@ type MagicLink struct {
 	// in Caddy's configured storage, shared by every instance that uses that storage.
 	SessionSecret string `json:"session_secret,omitempty"`
 
+	// PreviousSessionSecrets are former values of SessionSecret. Cookies sealed with them are
+	// still accepted until they expire, while new cookies are sealed with SessionSecret, so the
+	// secret can be rotated without ending every session. Placeholders are expanded as in
+	// SessionSecret.
+	PreviousSessionSecrets []string `json:"previous_session_secrets,omitempty"`
+
 	// SessionTTL is how long a session lasts after a link is redeemed. The default is 24h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
@@ -199,11 +205,11 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	secret, err := m.sessionSecret(ctx)
+	secrets, err := m.sessionSecrets(ctx)
 	if err != nil {
 		return err
 	}
-	m.codec, err = newSessionCodec(m.Audience, secret)
+	m.codec, err = newSessionCodec(m.Audience, secrets...)
 	if err != nil {
 		return fmt.Errorf("session_secret: %w", err)
 	}

@@ -538,6 +538,44 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
+func TestSessionSecretRotation(t *testing.T) {
+	keys := newGWKeys(t)
+	oldSecret, newSecret := strings.Repeat("o", 32), strings.Repeat("n", 32)
+	before, _ := newGateway(t, keys, func(m *MagicLink) { m.SessionSecret = oldSecret })
+	rotated, _ := newGateway(t, keys, func(m *MagicLink) {
+		m.SessionSecret, m.PreviousSessionSecrets = newSecret, []string{oldSecret}
+	})
+	after, _ := newGateway(t, keys, func(m *MagicLink) { m.SessionSecret = newSecret })
+
+	oldCookie := sessionCookie(t, before, aliceSession(""))
+	r := newGWRequest(http.MethodGet, "/")
+	r.Header.Set("Cookie", oldCookie)
+	res := serve(rotated, r)
+	if res.err != nil || !res.up.called {
+		t.Fatalf("a cookie sealed with the previous secret: status %d, error %v; want it accepted", res.rec.Code, res.err)
+	}
+	wantIdentity(t, res)
+
+	res = serve(rotated, newGWRequest(http.MethodGet, "/?token="+keys.link(t, nil)))
+	newCookie := wantSession(t, rotated, res, "")
+	for _, tt := range []struct {
+		name   string
+		m      *MagicLink
+		cookie string
+		ok     bool
+	}{
+		{"new cookie, new secret only", after, newCookie.Name + "=" + newCookie.Value, true},
+		{"new cookie, old secret only", before, newCookie.Name + "=" + newCookie.Value, false},
+		{"old cookie, previous secret dropped", after, oldCookie, false},
+	} {
+		r := newGWRequest(http.MethodGet, "/")
+		r.Header.Set("Cookie", tt.cookie)
+		if res := serve(tt.m, r); res.up.called != tt.ok {
+			t.Errorf("%s: upstream called = %v, want %v", tt.name, res.up.called, tt.ok)
+		}
+	}
+}
+
 func TestUnauthenticated(t *testing.T) {
 	keys := newGWKeys(t)
 	tests := []struct {
@@ -981,6 +1019,10 @@ func TestValidate(t *testing.T) {
 		{"bad param", func(m *MagicLink) { m.Param = "to&ken" }, "param"},
 		{"negative leeway", func(m *MagicLink) { d := caddy.Duration(-time.Second); m.Leeway = &d }, "leeway"},
 		{"short ttl", func(m *MagicLink) { m.SessionTTL = caddy.Duration(time.Millisecond) }, "session_ttl"},
+		{"previous secret without secret", func(m *MagicLink) { m.SessionSecret, m.PreviousSessionSecrets = "", []string{gwSecret} },
+			"previous_session_secrets"},
+		{"previous secret the same", func(m *MagicLink) { m.PreviousSessionSecrets = []string{gwSecret} }, "are the same"},
+		{"short previous secret", func(m *MagicLink) { m.PreviousSessionSecrets = []string{"short"} }, "too short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

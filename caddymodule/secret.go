@@ -24,13 +24,30 @@ const (
 // generatedSecretSize is the number of random bytes in a generated session secret.
 const generatedSecretSize = 32
 
-// sessionSecret returns the configured session secret with its placeholders expanded or, when none
-// is configured, the one kept in Caddy's storage.
-func (m *MagicLink) sessionSecret(ctx caddy.Context) ([]byte, error) {
-	if m.SessionSecret == "" {
-		return storedSessionSecret(ctx, ctx.Storage(), m.logger)
+// sessionSecrets returns the session secrets, the one that seals first: the configured secret and
+// the previous ones with their placeholders expanded or, when none is configured, the one kept in
+// Caddy's storage.
+func (m *MagicLink) sessionSecrets(ctx caddy.Context) ([][]byte, error) {
+	if m.SessionSecret == "" && len(m.PreviousSessionSecrets) > 0 {
+		return nil, errors.New("previous_session_secrets: set session_secret to the new secret too")
 	}
-	secret := m.SessionSecret
+	if m.SessionSecret == "" {
+		secret, err := storedSessionSecret(ctx, ctx.Storage(), m.logger)
+		return [][]byte{secret}, err
+	}
+	secrets := make([][]byte, 0, 1+len(m.PreviousSessionSecrets))
+	for _, configured := range append([]string{m.SessionSecret}, m.PreviousSessionSecrets...) {
+		secret, err := expandSecret(configured)
+		if err != nil {
+			return nil, err
+		}
+		secrets = append(secrets, secret)
+	}
+	return secrets, nil
+}
+
+// expandSecret expands the placeholders of a configured session secret and checks its length.
+func expandSecret(secret string) ([]byte, error) {
 	if strings.Contains(secret, "{") {
 		var err error
 		secret, err = caddy.NewReplacer().ReplaceOrErr(secret, true, true)
