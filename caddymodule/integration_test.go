@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,21 +53,24 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// echo is what the test upstream answers: the identity headers and the request URI it received.
+// echo is what the test upstream answers: the identity headers, the request URI and the
+// Remote-User trailer it received.
 type echo struct {
-	User, Email, Name, URI string
+	User, Email, Name, URI, TrailerUser string
 }
 
 // newUpstream starts an app on loopback that answers every request with an echo as JSON.
 func newUpstream(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the trailers arrive at the end of the body
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(echo{
-			User:  r.Header.Get("Remote-User"),
-			Email: r.Header.Get("Remote-Email"),
-			Name:  r.Header.Get("Remote-Name"),
-			URI:   r.RequestURI,
+			User:        r.Header.Get("Remote-User"),
+			Email:       r.Header.Get("Remote-Email"),
+			Name:        r.Header.Get("Remote-Name"),
+			URI:         r.RequestURI,
+			TrailerUser: r.Trailer.Get("Remote-User"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -334,6 +338,91 @@ func TestIntegrationErrorPages(t *testing.T) {
 				if len(res.Cookies()) != 0 {
 					t.Errorf("a rejection set cookies: %q", res.Header.Values("Set-Cookie"))
 				}
+			}
+		})
+	}
+}
+
+// rawRequest sends a request written out by hand to the site and returns the upstream's echo.
+func rawRequest(t *testing.T, s site, request string) echo {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e echo
+	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &e) != nil {
+		t.Fatalf("status %d (%s), want the upstream's 200", res.StatusCode, body)
+	}
+	return e
+}
+
+func TestIntegrationIdentityTrailersRemoved(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	pass := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n\t\tunauthenticated pass\n")}
+	startCaddy(t, t.TempDir(), pass)
+
+	for _, tt := range []struct{ name, announce string }{
+		{"announced", "Trailer: Remote-User\r\n"},
+		{"announced with underscore", "Trailer: Remote_User\r\n"},
+		{"not announced", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := rawRequest(t, pass, "POST /form HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"+
+				tt.announce+"Connection: close\r\n\r\n5\r\nhello\r\n0\r\nRemote-User: admin\r\nRemote_User: admin\r\n\r\n")
+			if e.User != "" || e.TrailerUser != "" {
+				t.Errorf("upstream saw Remote-User %q and trailer %q; want neither", e.User, e.TrailerUser)
+			}
+		})
+	}
+}
+
+// TestIntegrationErrorRoutesStripToken checks the configuration the README gives for error pages
+// rendered by the app: Caddy runs handle_errors on the original request, token included, so the
+// route removes the parameter before proxying.
+func TestIntegrationErrorRoutesStripToken(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	block := gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n") +
+		"\thandle_errors {\n\t\turi query -token\n\t\treverse_proxy " + upstream + "\n\t}\n"
+	gw := site{port: freePort(), block: block}
+	startCaddy(t, t.TempDir(), gw)
+
+	scoped := keys.link(t, func(c *token.Claims) { c.Path = "/survey/42" })
+	expired := keys.link(t, func(c *token.Claims) {
+		c.IssuedAt, c.Expiry = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	})
+	for _, tt := range []struct{ name, target, wantURI string }{
+		{"outside its path", "/admin?a=1&token=" + scoped, "/admin?a=1"},
+		{"expired", "/?token=" + expired + "&b=2", "/?b=2"},
+		{"two token parameters", "/x?token=" + scoped + "&token=junk", "/x"},
+		{"garbage", "/?token=not-a-token", "/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := fetch(t, browser(t), http.MethodGet, gw.url(tt.target), nil)
+			var e echo
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("status %d (%s), want the error route's upstream answer", res.StatusCode, body)
+			}
+			if e.URI != tt.wantURI || e.User != "" {
+				t.Errorf("error route upstream saw URI %q and user %q; want %q and none", e.URI, e.User, tt.wantURI)
 			}
 		})
 	}

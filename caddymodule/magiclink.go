@@ -6,6 +6,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -359,13 +360,19 @@ func checkCookie(name, domain, sameSite string, insecure bool) error {
 	if strings.ContainsAny(domain, ";, \t\"\\") || strings.ContainsFunc(domain, func(r rune) bool { return r < 0x20 || r >= 0x7f }) {
 		return fmt.Errorf("cookie_domain %q: not a valid domain", domain)
 	}
-	if strings.HasPrefix(name, "__Host-") && (insecure || domain != "") {
+	if hasPrefixFold(name, "__Host-") && (insecure || domain != "") {
 		return fmt.Errorf("cookie_name %q: a __Host- cookie must be Secure and host-only: drop insecure_cookie and cookie_domain, or rename it", name)
 	}
-	if strings.HasPrefix(name, "__Secure-") && insecure {
+	if hasPrefixFold(name, "__Secure-") && insecure {
 		return fmt.Errorf("cookie_name %q: a __Secure- cookie must be Secure: drop insecure_cookie or rename it", name)
 	}
 	return nil
+}
+
+// hasPrefixFold reports whether s begins with prefix, ignoring case, as browsers match cookie name
+// prefixes.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // checkRedeem checks a value of Redeem.
@@ -463,13 +470,23 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
-		if r.Method != http.MethodHead {
-			return m.redeem(w, r, repl, next, raw, n)
+	if r.Body != nil && r.Body != http.NoBody {
+		for _, name := range m.spoofable {
+			delete(r.Trailer, name)
 		}
-		m.stripToken(r)
+		r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: m.spoofable}
 	}
 
+	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
+		return m.redeem(w, r, repl, next, raw, n)
+	}
+
+	return m.serveWithoutToken(w, r, repl, next)
+}
+
+// serveWithoutToken handles a request that carries no link token: with the identity of its
+// session, if it has one, or else as Unauthenticated says.
+func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
 	if s, ok := m.sessionFromCookie(w, r); ok {
 		m.setIdentity(r, repl, &s)
 		return next.ServeHTTP(w, r)
@@ -492,10 +509,11 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 // the cookie.
 func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) (session, bool) {
 	var (
-		now    time.Time
-		tries  int
-		opened bool
-		failed error
+		now        time.Time
+		tries      int
+		outside    session // a session that opened but does not cover the path
+		hasOutside bool
+		failed     error
 	)
 	for _, line := range r.Header["Cookie"] {
 		for rest := line; tries < maxCookieTries; {
@@ -516,12 +534,12 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) (s
 			if s.Path == "" || inScope(r.URL.EscapedPath(), s.Path) {
 				return s, true
 			}
-			opened = true
+			outside, hasOutside = s, true
 		}
 	}
-	if opened {
+	if hasOutside {
 		if c := m.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
-			c.Write(zap.String("reason", ReasonOutsideScope))
+			c.Write(zap.String("reason", ReasonOutsideScope), zap.String("jti", outside.LinkID), zap.String("sub", outside.Subject))
 		}
 		return session{}, false
 	}
@@ -573,6 +591,10 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		return m.reject(w, r, repl, ReasonOutsideScope)
 	}
 
+	if r.Method == http.MethodHead {
+		m.stripToken(r)
+		return m.serveWithoutToken(w, r, repl, next)
+	}
 	confirm := m.Redeem == RedeemConfirm
 	if r.Method == http.MethodGet && confirm {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
@@ -606,6 +628,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
+	h.Set("Cache-Control", "no-store")
 	m.stripToken(r)
 	m.setIdentity(r, repl, &s)
 	return next.ServeHTTP(w, r)
@@ -674,6 +697,25 @@ var rejectionErrors = map[string]error{
 	ReasonOutsideScope:    errors.New("magic link rejected: outside its path"),
 	ReasonInvalid:         errors.New("magic link rejected: invalid"),
 	ReasonUnauthenticated: errors.New("not authenticated: no magic link or session"),
+}
+
+// trailerGuard removes the identity header names from a request's trailers when its body has been
+// read to the end, which is when net/http fills them in, so that no client can send an identity as
+// a trailer either.
+type trailerGuard struct {
+	io.ReadCloser
+	r     *http.Request
+	names []string
+}
+
+func (g *trailerGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err == io.EOF {
+		for _, name := range g.names {
+			delete(g.r.Trailer, name)
+		}
+	}
+	return n, err
 }
 
 // Interface guards

@@ -341,7 +341,7 @@ func TestRedeem(t *testing.T) {
 			} else {
 				wantNoCookie(t, res)
 			}
-			if tt.location != "" {
+			if tt.location != "" || tt.newSession {
 				if cc := res.rec.Header().Get("Cache-Control"); cc != "no-store" {
 					t.Errorf("Cache-Control = %q, want no-store", cc)
 				}
@@ -412,6 +412,43 @@ func TestRedeemHeadNeverIssuesASession(t *testing.T) {
 				wantNoIdentity(t, res)
 			}
 		})
+	}
+}
+
+func TestRedeemHeadRejectsInvalidTokens(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	expired := keys.link(t, func(c *token.Claims) { c.IssuedAt, c.Expiry = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour) })
+	for _, tt := range []struct{ name, target, reason string }{
+		{"garbage", "/?token=junk", ReasonInvalid},
+		{"expired", "/?token=" + expired, ReasonExpired},
+		{"two token parameters", "/?token=" + keys.link(t, nil) + "&token=x", ReasonInvalid},
+		{"outside its path", "/admin?token=" + keys.link(t, func(c *token.Claims) { c.Path = "/survey/42" }), ReasonOutsideScope},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodHead, tt.target)
+			r.Header.Set("Cookie", sessionCookie(t, m, aliceSession("")))
+			res := serve(m, r)
+			wantRejected(t, res, tt.reason)
+			wantNoIdentity(t, res)
+			wantNoCookie(t, res)
+		})
+	}
+}
+
+func TestOutOfScopeSessionLogged(t *testing.T) {
+	keys := newGWKeys(t)
+	m, logs := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	r := newGWRequest(http.MethodGet, "/admin")
+	r.Header.Set("Cookie", sessionCookie(t, m, aliceSession("/survey/42")))
+	if res := serve(m, r); !res.up.called {
+		t.Fatal("upstream not called in pass mode")
+	}
+	line := logs.String()
+	for _, want := range []string{`"session rejected"`, `"reason":"outside_scope"`, `"jti":"link-1"`, `"sub":"alice"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log %q lacks %s", line, want)
+		}
 	}
 }
 
@@ -1011,6 +1048,9 @@ func TestValidate(t *testing.T) {
 		{"url without redirect", func(m *MagicLink) { m.RedirectURL = "/login" }, "redirect_url"},
 		{"__Host- with domain", func(m *MagicLink) { m.CookieName = "__Host-x"; m.CookieDomain = "example.com" }, "cookie_name"},
 		{"__Secure- insecure", func(m *MagicLink) { m.CookieName = "__Secure-x"; m.InsecureCookie = true }, "cookie_name"},
+		{"__host- with domain", func(m *MagicLink) { m.CookieName = "__host-x"; m.CookieDomain = "example.com" }, "cookie_name"},
+		{"__HOST- insecure", func(m *MagicLink) { m.CookieName = "__HOST-x"; m.InsecureCookie = true }, "cookie_name"},
+		{"__secure- insecure", func(m *MagicLink) { m.CookieName = "__secure-x"; m.InsecureCookie = true }, "cookie_name"},
 		{"bad cookie name", func(m *MagicLink) { m.CookieName = "a;b" }, "cookie_name"},
 		{"bad cookie domain", func(m *MagicLink) { m.CookieDomain = "a.com; Secure" }, "cookie_domain"},
 		{"bad header", func(m *MagicLink) { m.HeaderUser = "Remote User" }, "header_user"},

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxScope is the longest path scope accepted, in bytes.
@@ -61,14 +62,31 @@ func validScope(scope string) bool {
 	return true
 }
 
-// hasDotSegment reports whether a decoded path has a segment that is "." or "..", alone or followed
-// by ";parameters".
+// hasDotSegment reports whether a decoded path has a segment that a server or a backend may take
+// for "." or "..": a segment, up to any ";parameters", made only of dots (also "...", and the
+// full-width, small and leader dots that Unicode normalization turns into "."), with any spaces
+// among them. It also reports paths with control characters or invalid UTF-8 (such as the overlong
+// "%C0%AE"), which no clean path holds.
 func hasDotSegment(path string) bool {
+	if !utf8.ValidString(path) {
+		return true
+	}
 	for rest := path; rest != ""; {
 		var segment string
 		segment, rest, _ = strings.Cut(rest, "/")
 		segment, _, _ = strings.Cut(segment, ";")
-		if segment == "." || segment == ".." {
+		dots, other := 0, false
+		for _, r := range segment {
+			switch {
+			case r == '.' || r == '\uFF0E' || r == '\uFE52' || r == '\u2024':
+				dots++
+			case r < 0x20 || r == 0x7f:
+				return true
+			case r != ' ':
+				other = true
+			}
+		}
+		if dots > 0 && !other {
 			return true
 		}
 	}

@@ -19,7 +19,7 @@ func TestInScope(t *testing.T) {
 		{"/survey/42/q%201", "/survey/42", true},
 		{"/survey/42/q1", "/survey/42/", true},
 		{"/survey/42", "/survey/42/", true},
-		{"/survey/42/a.b/.c/..d/...", "/survey/42", true},
+		{"/survey/42/a.b/.c/..d/q.", "/survey/42", true},
 		{"/survey/42/file%2ehtml", "/survey/42", true},
 		{"/survey/4%32", "/survey/42", true},
 		{"/survey/%34%32/q", "/survey/42", true},
@@ -79,6 +79,19 @@ func TestInScope(t *testing.T) {
 		{"/survey/42/a%252Fb", "/survey/42", false},
 		{"/survey/42/a%255cb", "/survey/42", false},
 
+		// Outside: segments a backend may trim or normalize into a dot-segment, control
+		// characters and invalid UTF-8.
+		{"/survey/42/...", "/survey/42", false},
+		{"/survey/42/..%20/admin", "/survey/42", false},
+		{"/survey/42/.%20./admin", "/survey/42", false},
+		{"/survey/42/..%00/admin", "/survey/42", false},
+		{"/survey/42/..%09/admin", "/survey/42", false},
+		{"/survey/42/q%0Ax", "/survey/42", false},
+		{"/survey/42/%C0%AE%C0%AE/admin", "/survey/42", false},
+		{"/survey/42/%EF%BC%8E%EF%BC%8E/admin", "/survey/42", false},
+		{"/survey/42/%E2%80%A4%E2%80%A4/admin", "/survey/42", false},
+		{"/survey/42/%EF%B9%92/admin", "/survey/42", false},
+
 		// Outside: invalid percent-encoding.
 		{"/survey/42/%zz", "/survey/42", false},
 		{"/survey/42/%2", "/survey/42", false},
@@ -126,7 +139,9 @@ func TestValidScope(t *testing.T) {
 		{"/", true},
 		{"/survey/42", true},
 		{"/survey/42/", true},
-		{"/a.b/..c/...", true},
+		{"/a.b/..c/d.", true},
+		{"/a/...", false},
+		{"/a/\uFF0E\uFF0E", false},
 		{"/café", true},
 		{"/" + strings.Repeat("a", maxScope-1), true},
 		{"/" + strings.Repeat("a", maxScope), false},

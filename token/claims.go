@@ -244,15 +244,16 @@ func hasControl(s string) bool {
 	return false
 }
 
-// cleanPath reports whether p is a decoded absolute URL path with no empty,
-// "." or ".." segment (a trailing slash is allowed) and none of `\ % ? #`.
+// cleanPath reports whether p is a decoded absolute URL path with no empty
+// segment (a trailing slash is allowed), no segment of only dots and spaces
+// (".", "..", "...", ". ."), and none of `\ % ? #`.
 func cleanPath(p string) bool {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, `\%?#`) {
 		return false
 	}
 	segs := strings.Split(p[1:], "/")
 	for i, s := range segs {
-		if s == "." || s == ".." || s == "" && i != len(segs)-1 {
+		if s != "" && strings.Trim(s, ". ") == "" || s == "" && i != len(segs)-1 {
 			return false
 		}
 	}

@@ -89,6 +89,7 @@ func TestSignRefusesBadClaims(t *testing.T) {
 		"newline":    {Subject: "u\n", Audience: []string{"a"}, Expiry: exp},
 		"long sub":   {Subject: strings.Repeat("u", 256), Audience: []string{"a"}, Expiry: exp},
 		"dot path":   {Subject: "u", Audience: []string{"a"}, Expiry: exp, Path: "/a/../b"},
+		"dots path":  {Subject: "u", Audience: []string{"a"}, Expiry: exp, Path: "/a/.../b"},
 		"past exp":   {Subject: "u", Audience: []string{"a"}, Expiry: time.Now().Add(-time.Hour)},
 		"empty aud":  {Subject: "u", Audience: []string{""}, Expiry: exp},
 		"relative p": {Subject: "u", Audience: []string{"a"}, Expiry: exp, Path: "survey"},
