@@ -161,6 +161,7 @@ type MagicLink struct {
 
 	verifier *token.Verifier
 	codec    *sessionCodec
+	sessions *sessionCache
 	logger   *zap.Logger
 
 	userHeader, emailHeader, nameHeader string   // canonical forms of the identity headers
@@ -214,6 +215,7 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("session_secret: %w", err)
 	}
+	m.sessions = newSessionCache(m.codec)
 
 	m.userHeader = textproto.CanonicalMIMEHeaderKey(m.HeaderUser)
 	m.emailHeader = textproto.CanonicalMIMEHeaderKey(m.HeaderEmail)
@@ -487,8 +489,8 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 // serveWithoutToken handles a request that carries no link token: with the identity of its
 // session, if it has one, or else as Unauthenticated says.
 func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
-	if s, ok := m.sessionFromCookie(w, r); ok {
-		m.setIdentity(r, repl, &s)
+	if id := m.sessionFromCookie(w, r); id != nil {
+		m.setIdentity(r, repl, id)
 		return next.ServeHTTP(w, r)
 	}
 	switch m.Unauthenticated {
@@ -504,16 +506,15 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, re
 	return m.reject(w, r, repl, ReasonUnauthenticated)
 }
 
-// sessionFromCookie returns the session of the request's session cookie, if one opens and covers
-// the request's path. When cookies of the configured name are present but none opens, it clears
-// the cookie.
-func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) (session, bool) {
+// sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
+// the request's path, or else nil. When cookies of the configured name are present but none opens,
+// it clears the cookie.
+func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *identity {
 	var (
-		now        time.Time
-		tries      int
-		outside    session // a session that opened but does not cover the path
-		hasOutside bool
-		failed     error
+		now     time.Time
+		tries   int
+		outside *identity // a session that opened but does not cover the path
+		failed  error
 	)
 	for _, line := range r.Header["Cookie"] {
 		for rest := line; tries < maxCookieTries; {
@@ -526,22 +527,22 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) (s
 			if now.IsZero() {
 				now = time.Now()
 			}
-			s, err := m.codec.open(value, now)
+			id, err := m.sessions.open(value, now)
 			if err != nil {
 				failed = err
 				continue
 			}
-			if s.Path == "" || inScope(r.URL.EscapedPath(), s.Path) {
-				return s, true
+			if id.Path == "" || inScope(r.URL.EscapedPath(), id.Path) {
+				return id
 			}
-			outside, hasOutside = s, true
+			outside = id
 		}
 	}
-	if hasOutside {
+	if outside != nil {
 		if c := m.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", ReasonOutsideScope), zap.String("jti", outside.LinkID), zap.String("sub", outside.Subject))
 		}
-		return session{}, false
+		return nil
 	}
 	if failed != nil {
 		reason := ReasonInvalid
@@ -553,7 +554,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) (s
 		}
 		w.Header().Add("Set-Cookie", m.clearCookie)
 	}
-	return session{}, false
+	return nil
 }
 
 // findCookie finds the first cookie called name in the Cookie header value line and returns its
@@ -630,7 +631,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 	}
 	h.Set("Cache-Control", "no-store")
 	m.stripToken(r)
-	m.setIdentity(r, repl, &s)
+	m.setIdentity(r, repl, newIdentity(s))
 	return next.ServeHTTP(w, r)
 }
 
@@ -640,9 +641,9 @@ func (m *MagicLink) stripToken(r *http.Request) {
 	r.RequestURI = r.URL.RequestURI()
 }
 
-// setIdentity passes the identity of s to the next handlers.
-func (m *MagicLink) setIdentity(r *http.Request, repl *caddy.Replacer, s *session) {
-	values := [...]string{s.Subject, s.Email, s.Name}
+// setIdentity passes the identity to the next handlers.
+func (m *MagicLink) setIdentity(r *http.Request, repl *caddy.Replacer, id *identity) {
+	values := [...]string{id.Subject, id.Email, id.Name}
 	names := [...]string{m.userHeader, m.emailHeader, m.nameHeader}
 	n := 0
 	for _, v := range values {
@@ -657,12 +658,12 @@ func (m *MagicLink) setIdentity(r *http.Request, repl *caddy.Replacer, s *sessio
 			r.Header[names[i]] = backing[len(backing)-1 : len(backing) : len(backing)]
 		}
 	}
-	repl.Set(userIDPlaceholder, s.Subject)
-	if s.Email != "" {
-		repl.Set(emailPlaceholder, s.Email)
+	repl.Set(userIDPlaceholder, id.user)
+	if id.Email != "" {
+		repl.Set(emailPlaceholder, id.email)
 	}
-	if s.Name != "" {
-		repl.Set(namePlaceholder, s.Name)
+	if id.Name != "" {
+		repl.Set(namePlaceholder, id.name)
 	}
 }
 
