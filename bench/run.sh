@@ -7,7 +7,7 @@ set -eEuo pipefail
 DURATION=${DURATION:-5}        # seconds per wrk run
 CONNS=${CONNS:-16}             # wrk connections
 THREADS=${THREADS:-2}          # wrk threads
-ROUNDS=${ROUNDS:-3}            # rounds per pair of scenarios
+ROUNDS=${ROUNDS:-4}            # rounds per pair of scenarios
 ROWS=${ROWS:-1000000}          # CSV rows for the bulk-signing measurement
 TOKEN_RATE=${TOKEN_RATE:-40000} # link tokens prepared per second of each redemption run
 BASE_PORT=${BASE_PORT:-18080}  # the sites listen on BASE_PORT+1 … BASE_PORT+4
@@ -240,8 +240,15 @@ step "HTTP: wrk -t $THREADS -c $CONNS -d ${DURATION}s, $ROUNDS rounds per pair"
 for pair in 2 3 4; do
 	echo "pair 1/$pair"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		run_wrk "$pair" "$r" 1
-		run_wrk "$pair" "$r" "$pair"
+		# Odd rounds run the baseline first, even rounds second, so that neither side always
+		# gets the first (or second) slot of a round.
+		if ((r % 2)); then
+			run_wrk "$pair" "$r" 1
+			run_wrk "$pair" "$r" "$pair"
+		else
+			run_wrk "$pair" "$r" "$pair"
+			run_wrk "$pair" "$r" 1
+		fi
 	done
 done
 stop_caddy
