@@ -139,12 +139,18 @@ func fetch(t *testing.T, c *http.Client, method, url string, header http.Header)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res, readBody(t, res)
+}
+
+// readBody reads and closes the body of res.
+func readBody(t *testing.T, res *http.Response) string {
+	t.Helper()
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res, string(body)
+	return string(body)
 }
 
 // upstreamSaw GETs url with the given headers and decodes the upstream's echo from the response,
@@ -361,13 +367,9 @@ func rawRequest(t *testing.T, s site, request string) echo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := readBody(t, res)
 	var e echo
-	if res.StatusCode != http.StatusOK || json.Unmarshal(body, &e) != nil {
+	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &e) != nil {
 		t.Fatalf("status %d (%s), want the upstream's 200", res.StatusCode, body)
 	}
 	return e

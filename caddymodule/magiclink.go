@@ -160,8 +160,7 @@ type MagicLink struct {
 	HeaderName string `json:"header_name,omitempty"`
 
 	verifier *token.Verifier
-	codec    *sessionCodec
-	sessions *sessionCache
+	sessions *sessionCache // opens session cookies; its codec seals them
 	logger   *zap.Logger
 
 	userHeader, emailHeader, nameHeader string   // canonical forms of the identity headers
@@ -211,11 +210,11 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	m.codec, err = newSessionCodec(m.Audience, secrets...)
+	codec, err := newSessionCodec(m.Audience, secrets...)
 	if err != nil {
 		return fmt.Errorf("session_secret: %w", err)
 	}
-	m.sessions = newSessionCache(m.codec)
+	m.sessions = newSessionCache(codec)
 
 	m.userHeader = textproto.CanonicalMIMEHeaderKey(m.HeaderUser)
 	m.emailHeader = textproto.CanonicalMIMEHeaderKey(m.HeaderEmail)
@@ -611,7 +610,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		LinkID:  claims.ID,
 		Expiry:  time.Now().Add(time.Duration(m.SessionTTL)),
 	}
-	value, err := m.codec.seal(s)
+	value, err := m.sessions.codec.seal(s)
 	if err != nil {
 		m.logger.Info("link rejected", zap.String("reason", ReasonInvalid), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.Error(err))

@@ -166,7 +166,7 @@ func serve(m *MagicLink, r *http.Request) result {
 // sessionCookie seals s with m's codec and returns the Cookie header value carrying it.
 func sessionCookie(t testing.TB, m *MagicLink, s session) string {
 	t.Helper()
-	v, err := m.codec.seal(s)
+	v, err := m.sessions.codec.seal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +196,17 @@ func wantCleared(t *testing.T, m *MagicLink, res result) {
 	}
 }
 
+// wantClearedOrNone fails unless the response clears m's session cookie, when cleared, or sets no
+// cookie at all.
+func wantClearedOrNone(t *testing.T, m *MagicLink, res result, cleared bool) {
+	t.Helper()
+	if cleared {
+		wantCleared(t, m, res)
+	} else {
+		wantNoCookie(t, res)
+	}
+}
+
 // wantSession fails unless the response sets exactly one session cookie, which opens as alice's
 // session with the path scope given, and returns it.
 func wantSession(t *testing.T, m *MagicLink, res result, path string) *http.Cookie {
@@ -205,7 +216,7 @@ func wantSession(t *testing.T, m *MagicLink, res result, path string) *http.Cook
 		t.Fatalf("Set-Cookie = %q, want one new session cookie", res.rec.Header().Values("Set-Cookie"))
 	}
 	c := cs[0]
-	s, err := m.codec.open(c.Value, time.Now())
+	s, err := m.sessions.codec.open(c.Value, time.Now())
 	if err != nil {
 		t.Fatalf("the new session cookie does not open: %v", err)
 	}
@@ -568,11 +579,7 @@ func TestSessionCookie(t *testing.T) {
 			}
 			wantRejected(t, res, tt.reason)
 			wantNoIdentity(t, res)
-			if tt.cleared {
-				wantCleared(t, m, res)
-			} else {
-				wantNoCookie(t, res)
-			}
+			wantClearedOrNone(t, m, res, tt.cleared)
 		})
 	}
 }
@@ -835,11 +842,7 @@ func TestRejectThroughErrorRoutes(t *testing.T) {
 			if got := res.placeholder(errorPlaceholder); got != tt.reason {
 				t.Errorf("{%s} = %q, want %q", errorPlaceholder, got, tt.reason)
 			}
-			if tt.cleared {
-				wantCleared(t, m, res)
-			} else {
-				wantNoCookie(t, res)
-			}
+			wantClearedOrNone(t, m, res, tt.cleared)
 		})
 	}
 }
@@ -900,6 +903,30 @@ func canonicalAttrs(s string) string {
 	parts := strings.Split(s, "; ")
 	slices.Sort(parts)
 	return strings.Join(parts, "; ")
+}
+
+// TestSpecDefaults pins every default of SPEC §4 to its literal value.
+func TestSpecDefaults(t *testing.T) {
+	m, _ := newGateway(t, newGWKeys(t), nil)
+	for _, tt := range []struct {
+		field     string
+		got, want any
+	}{
+		{"param", m.Param, "token"},
+		{"leeway", time.Duration(*m.Leeway), 30 * time.Second},
+		{"max_link_age", time.Duration(m.MaxLinkAge), 720 * time.Hour},
+		{"session_ttl", time.Duration(m.SessionTTL), 24 * time.Hour},
+		{"cookie_samesite", m.CookieSameSite, "lax"},
+		{"redeem", m.Redeem, "redirect"},
+		{"unauthenticated", m.Unauthenticated, "deny"},
+		{"header_user", m.HeaderUser, "Remote-User"},
+		{"header_email", m.HeaderEmail, "Remote-Email"},
+		{"header_name", m.HeaderName, "Remote-Name"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("default %s = %v, want %v", tt.field, tt.got, tt.want)
+		}
+	}
 }
 
 func TestDefaultCookieNames(t *testing.T) {
@@ -1028,7 +1055,7 @@ func TestProvision(t *testing.T) {
 				t.Fatal(err)
 			}
 			reference, _ := newGateway(t, keys, nil)
-			if _, err := m.codec.open(strings.TrimPrefix(sessionCookie(t, reference, aliceSession("")), reference.CookieName+"="), time.Now()); err != nil {
+			if _, err := m.sessions.codec.open(strings.TrimPrefix(sessionCookie(t, reference, aliceSession("")), reference.CookieName+"="), time.Now()); err != nil {
 				t.Errorf("a cookie sealed with the literal secret does not open: %v", err)
 			}
 		})

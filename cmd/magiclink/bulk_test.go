@@ -36,20 +36,6 @@ func readCSV(t *testing.T, out string) [][]string {
 	return recs
 }
 
-// verifier returns a Verifier for the public keys of prefix and aud.
-func verifier(t *testing.T, prefix, aud string) *token.Verifier {
-	t.Helper()
-	keys, err := token.LoadKeys(prefix + ".public.jwks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := token.NewVerifier(keys, token.Config{Audience: aud, Leeway: token.DefaultLeeway})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func TestBulkOrderAcrossWorkers(t *testing.T) {
 	prefix := newKey(t, "EdDSA")
 	signer, err := token.LoadSigner(prefix + ".private.jwk")

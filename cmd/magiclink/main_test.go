@@ -27,9 +27,8 @@ func newKey(t *testing.T, alg string) string {
 	return prefix
 }
 
-// checkToken verifies tok with the public keys of prefix for aud and returns
-// its claims.
-func checkToken(t *testing.T, prefix, aud, tok string) *token.Claims {
+// verifier returns a Verifier for the public keys of prefix and aud.
+func verifier(t *testing.T, prefix, aud string) *token.Verifier {
 	t.Helper()
 	keys, err := token.LoadKeys(prefix + ".public.jwks")
 	if err != nil {
@@ -39,7 +38,14 @@ func checkToken(t *testing.T, prefix, aud, tok string) *token.Claims {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c, err := v.Verify(tok)
+	return v
+}
+
+// checkToken verifies tok with the public keys of prefix for aud and returns
+// its claims.
+func checkToken(t *testing.T, prefix, aud, tok string) *token.Claims {
+	t.Helper()
+	_, c, err := verifier(t, prefix, aud).Verify(tok)
 	if err != nil {
 		t.Fatalf("token for %s does not verify: %v", aud, err)
 	}
