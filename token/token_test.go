@@ -130,3 +130,12 @@ func TestReasonCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecDefaults pins the defaults of SPEC §3–§5, which the gateway and the CLI take from here.
+func TestSpecDefaults(t *testing.T) {
+	if DefaultParam != "token" || DefaultLeeway != 30*time.Second || DefaultMaxLinkAge != 720*time.Hour ||
+		DefaultTTL != 24*time.Hour || Type != "magic-link+jwt" || MaxLength != 4096 {
+		t.Errorf("defaults = %q %v %v %v %q %d; want token 30s 720h 24h magic-link+jwt 4096",
+			DefaultParam, DefaultLeeway, DefaultMaxLinkAge, DefaultTTL, Type, MaxLength)
+	}
+}
