@@ -1,0 +1,249 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/magiclink-dev/magiclink/token"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	for _, name := range m.spoofable {
+		delete(r.Header, name)
+	}
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+
+	if r.Body != nil && r.Body != http.NoBody {
+		for _, name := range m.spoofable {
+			delete(r.Trailer, name)
+		}
+		r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: m.spoofable}
+	}
+
+	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
+		return m.redeem(w, r, repl, next, raw, n)
+	}
+
+	return m.serveWithoutToken(w, r, repl, next)
+}
+
+// serveWithoutToken handles a request that carries no link token: with the identity of its
+// session, if it has one, or else as Unauthenticated says.
+func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
+	if id := m.sessionFromCookie(w, r); id != nil {
+		m.setIdentity(r, repl, id)
+		return next.ServeHTTP(w, r)
+	}
+	switch m.Unauthenticated {
+	case UnauthenticatedPass:
+		return next.ServeHTTP(w, r)
+	case UnauthenticatedRedirect:
+		h := w.Header()
+		h.Set("Location", repl.ReplaceAll(m.RedirectURL, ""))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
+		return nil
+	}
+	return m.reject(w, r, repl, ReasonUnauthenticated)
+}
+
+// sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
+// the request's path, or else nil. When cookies of the configured name are present but none opens,
+// it clears the cookie.
+func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *identity {
+	var (
+		now     time.Time
+		tries   int
+		outside *identity // a session that opened but does not cover the path
+		failed  error
+	)
+	for _, line := range r.Header["Cookie"] {
+		for rest := line; tries < maxCookieTries; {
+			value, after, found := findCookie(rest, m.CookieName)
+			if !found {
+				break
+			}
+			rest = after
+			tries++
+			if now.IsZero() {
+				now = time.Now()
+			}
+			id, err := m.sessions.open(value, now)
+			if err != nil {
+				failed = err
+				continue
+			}
+			if id.Path == "" || inScope(r.URL.EscapedPath(), id.Path) {
+				return id
+			}
+			outside = id
+		}
+	}
+	if outside != nil {
+		if c := m.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
+			c.Write(zap.String("reason", ReasonOutsideScope), zap.String("jti", outside.LinkID), zap.String("sub", outside.Subject))
+		}
+		return nil
+	}
+	if failed != nil {
+		reason := ReasonInvalid
+		if errors.Is(failed, errSessionExpired) {
+			reason = ReasonExpired
+		}
+		if c := m.logger.Check(zapcore.InfoLevel, "session rejected"); c != nil {
+			c.Write(zap.String("reason", reason))
+		}
+		w.Header().Add("Set-Cookie", m.clearCookie)
+	}
+	return nil
+}
+
+// findCookie finds the first cookie called name in the Cookie header value line and returns its
+// value and the rest of line after it.
+func findCookie(line, name string) (value, rest string, found bool) {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		part = strings.TrimLeft(part, " \t")
+		if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
+			return strings.TrimRight(part[len(name)+1:], " \t"), line, true
+		}
+	}
+	return "", "", false
+}
+
+// redeem handles a request that carries n link token parameters, the first being raw.
+func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
+	if n > 1 {
+		m.logger.Info("link rejected", zap.String("reason", "duplicate_param"))
+		return m.reject(w, r, repl, ReasonInvalid)
+	}
+	hdr, claims, err := m.verifier.Verify(raw)
+	if err != nil {
+		reason := token.Reason(err)
+		if reason == "" {
+			reason = ReasonInvalid
+		}
+		m.logger.Info("link rejected", zap.String("reason", reason), zap.String("kid", hdr.KeyID))
+		return m.reject(w, r, repl, publicReason(err))
+	}
+	if !inScope(r.URL.EscapedPath(), claims.Path) {
+		m.logger.Info("link rejected", zap.String("reason", ReasonOutsideScope), zap.String("kid", hdr.KeyID),
+			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
+		return m.reject(w, r, repl, ReasonOutsideScope)
+	}
+
+	if r.Method == http.MethodHead {
+		m.stripToken(r)
+		return m.serveWithoutToken(w, r, repl, next)
+	}
+	confirm := m.Redeem == RedeemConfirm
+	if r.Method == http.MethodGet && confirm {
+		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
+			zap.String("kid", hdr.KeyID))
+		return writeConfirmPage(w, r)
+	}
+
+	s := session{
+		Subject: claims.Subject,
+		Email:   claims.Email,
+		Name:    claims.Name,
+		Path:    claims.Path,
+		LinkID:  claims.ID,
+		Expiry:  time.Now().Add(time.Duration(m.SessionTTL)),
+	}
+	value, err := m.sessions.codec.seal(s)
+	if err != nil {
+		m.logger.Info("link rejected", zap.String("reason", ReasonInvalid), zap.String("kid", hdr.KeyID),
+			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.Error(err))
+		return m.reject(w, r, repl, ReasonInvalid)
+	}
+	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
+		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
+
+	h := w.Header()
+	h.Add("Set-Cookie", m.setCookiePrefix+value+m.setCookieSuffix)
+	h.Set("Referrer-Policy", "no-referrer")
+	if r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm {
+		h.Set("Location", redeemLocation(r.URL, m.Param))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
+	h.Set("Cache-Control", "no-store")
+	m.stripToken(r)
+	m.setIdentity(r, repl, newIdentity(s))
+	return next.ServeHTTP(w, r)
+}
+
+// stripToken removes the link token parameter from the request's URL.
+func (m *MagicLink) stripToken(r *http.Request) {
+	r.URL.RawQuery = stripParam(r.URL.RawQuery, m.Param)
+	r.RequestURI = r.URL.RequestURI()
+}
+
+// setIdentity passes the identity to the next handlers.
+func (m *MagicLink) setIdentity(r *http.Request, repl *caddy.Replacer, id *identity) {
+	values := [...]string{id.Subject, id.Email, id.Name}
+	names := [...]string{m.userHeader, m.emailHeader, m.nameHeader}
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	backing := make([]string, 0, n)
+	for i, v := range values {
+		if v != "" {
+			backing = append(backing, v)
+			r.Header[names[i]] = backing[len(backing)-1 : len(backing) : len(backing)]
+		}
+	}
+	repl.Set(userIDPlaceholder, id.user)
+	if id.Email != "" {
+		repl.Set(emailPlaceholder, id.email)
+	}
+	if id.Name != "" {
+		repl.Set(namePlaceholder, id.name)
+	}
+}
+
+// publicReason maps a Verify error to the reason shown in {http.auth.magic_link.error}.
+func publicReason(err error) string {
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return ReasonExpired
+	case errors.Is(err, token.ErrNotYetValid):
+		return ReasonNotYetValid
+	}
+	return ReasonInvalid
+}
+
+// reject answers 401 for reason: through the server's error routes when it has any, so that
+// handle_errors renders the page, otherwise with a built-in page.
+func (m *MagicLink) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, reason string) error {
+	repl.Set(errorPlaceholder, reason)
+	w.Header().Set("Cache-Control", "no-store")
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
+		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		return caddyhttp.Error(http.StatusUnauthorized, rejectionErrors[reason])
+	}
+	return writeRejectionPage(w, reason)
+}
+
+// rejectionErrors are the errors handed to the error routes, one per reason. They never hold
+// anything from the request.
+var rejectionErrors = map[string]error{
+	ReasonExpired:         errors.New("magic link rejected: expired"),
+	ReasonNotYetValid:     errors.New("magic link rejected: not yet valid"),
+	ReasonOutsideScope:    errors.New("magic link rejected: outside its path"),
+	ReasonInvalid:         errors.New("magic link rejected: invalid"),
+	ReasonUnauthenticated: errors.New("not authenticated: no magic link or session"),
+}
