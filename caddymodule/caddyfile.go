@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -45,7 +43,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		header_name     <name>
 //	}
 //
-// keys and audience are required; keys may be given more than once.
+// keys and audience are required; keys may be given more than once. The parser only parses: the
+// values are checked by Validate.
 func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -74,9 +73,7 @@ func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "issuer":
 			err = oneArg(d, &m.Issuer)
 		case "param":
-			if err = oneArg(d, &m.Param); err == nil && !validParam(m.Param) {
-				err = d.Errf("param %q: use letters, digits, '-', '_', '.' or '~'", m.Param)
-			}
+			err = oneArg(d, &m.Param)
 		case "leeway":
 			var v caddy.Duration
 			if err = durationArg(d, &v, true); err == nil {
@@ -89,12 +86,6 @@ func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(secrets) == 0 {
 				return d.Err("session_secret: missing value")
 			}
-			for _, s := range secrets {
-				if !strings.Contains(s, "{") && len(s) < minSessionSecret {
-					return d.Errf("session_secret: %d bytes is too short; use at least %d, or a placeholder such as {env.MAGIC_LINK_SECRET}",
-						len(s), minSessionSecret)
-				}
-			}
 			m.SessionSecret = secrets[0]
 			if len(secrets) > 1 {
 				m.PreviousSessionSecrets = secrets[1:]
@@ -106,46 +97,28 @@ func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cookie_domain":
 			err = oneArg(d, &m.CookieDomain)
 		case "cookie_samesite":
-			if err = oneArg(d, &m.CookieSameSite); err == nil {
-				if _, ok := sameSiteValues[m.CookieSameSite]; !ok {
-					err = d.Errf("cookie_samesite %q: use lax, strict or none", m.CookieSameSite)
-				}
-			}
+			err = oneArg(d, &m.CookieSameSite)
 		case "insecure_cookie":
 			if d.NextArg() {
 				return d.Errf("insecure_cookie takes no arguments; got %q", d.Val())
 			}
 			m.InsecureCookie = true
 		case "redeem":
-			if err = oneArg(d, &m.Redeem); err == nil {
-				if e := checkRedeem(m.Redeem); e != nil {
-					err = d.Err(e.Error())
-				}
-			}
+			err = oneArg(d, &m.Redeem)
 		case "unauthenticated":
 			err = m.unmarshalUnauthenticated(d)
 		case "header_user":
-			err = headerArg(d, &m.HeaderUser)
+			err = oneArg(d, &m.HeaderUser)
 		case "header_email":
-			err = headerArg(d, &m.HeaderEmail)
+			err = oneArg(d, &m.HeaderEmail)
 		case "header_name":
-			err = headerArg(d, &m.HeaderName)
+			err = oneArg(d, &m.HeaderName)
 		default:
 			return d.Errf("unrecognized magic_link subdirective %q", sub)
 		}
 		if err != nil {
 			return err
 		}
-	}
-
-	if len(m.Keys) == 0 {
-		return d.Err("magic_link: keys is required: name the JWK, JWKS or PEM files that verify links")
-	}
-	if m.Audience == "" {
-		return d.Err("magic_link: audience is required: set it to the site's origin, as in the links' aud claim")
-	}
-	if m.CookieSameSite == "none" && m.InsecureCookie {
-		return d.Err("magic_link: cookie_samesite none needs a Secure cookie: remove insecure_cookie or use lax or strict")
 	}
 	return nil
 }
@@ -155,9 +128,6 @@ func (m *MagicLink) unmarshalUnauthenticated(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return d.Errf("unauthenticated: use deny, pass or redirect <url>")
-	}
-	if err := checkUnauthenticated(args[0]); err != nil {
-		return d.Err(err.Error())
 	}
 	m.Unauthenticated = args[0]
 	switch {
@@ -186,7 +156,8 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 // durationArg reads the single duration argument of the current subdirective into dst. Zero is
-// accepted only when zeroOK.
+// accepted only when zeroOK: elsewhere a zero duration would read as unset in JSON and silently
+// become the default.
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, zeroOK bool) error {
 	sub := d.Val()
 	var s string
@@ -197,22 +168,10 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, zeroOK bool) error
 	if err != nil {
 		return d.Errf("%s %q: not a duration; write it like 30s, 15m or 24h", sub, s)
 	}
-	if v < 0 || v == 0 && !zeroOK {
+	if v == 0 && !zeroOK {
 		return d.Errf("%s %q: must be positive", sub, s)
 	}
 	*dst = caddy.Duration(v)
-	return nil
-}
-
-// headerArg reads the single header name argument of the current subdirective into dst.
-func headerArg(d *caddyfile.Dispenser, dst *string) error {
-	sub := d.Val()
-	if err := oneArg(d, dst); err != nil {
-		return err
-	}
-	if err := checkHeaderName(sub, *dst); err != nil {
-		return d.Err(err.Error())
-	}
 	return nil
 }
 

@@ -132,6 +132,8 @@ func TestUnmarshalCaddyfileJSON(t *testing.T) {
 	}
 }
 
+// TestUnmarshalCaddyfileErrors covers what the parser refuses: syntax. Values are checked by
+// Validate (TestValidate), and TestParsedValuesAreValidated shows the parser leaves them to it.
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	const base = "keys k.jwks\naudience https://a.example\n"
 	tests := []struct {
@@ -141,28 +143,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		line  int    // and name this line of the Caddyfile (the directive is line 1)
 	}{
 		{"unknown subdirective", base + "cookie_path /x\n", `unrecognized magic_link subdirective "cookie_path"`, 4},
-		{"missing keys", "audience https://a.example\n", "keys is required", 3},
 		{"keys without files", "keys\naudience https://a.example\n", "keys: name one or more key files", 2},
-		{"missing audience", "keys k.jwks\n", "audience is required", 3},
 		{"audience without value", "keys k.jwks\naudience\n", "audience: missing value", 3},
 		{"two audiences", base + "audience https://b.example\n", "audience is set twice", 4},
 		{"bad duration", base + "session_ttl forever\n", `session_ttl "forever": not a duration`, 4},
-		{"negative duration", base + "leeway -5s\n", `leeway "-5s": must be positive`, 4},
 		{"zero ttl", base + "session_ttl 0\n", `session_ttl "0": must be positive`, 4},
 		{"bad max_link_age", base + "max_link_age 3 days\n", "max_link_age: takes one value", 4},
-		{"bad samesite", base + "cookie_samesite loose\n", `cookie_samesite "loose": use lax, strict or none`, 4},
-		{"bad redeem", base + "redeem auto\n", `redeem "auto": use redirect, confirm or forward`, 4},
-		{"bad unauthenticated", base + "unauthenticated allow\n", `unauthenticated "allow": use deny, pass or redirect <url>`, 4},
 		{"unauthenticated without mode", base + "unauthenticated\n", "unauthenticated: use deny, pass or redirect <url>", 4},
 		{"redirect without url", base + "unauthenticated redirect\n", "unauthenticated redirect: give exactly one URL", 4},
 		{"deny with url", base + "unauthenticated deny /login\n", "unauthenticated deny takes no more arguments", 4},
-		{"samesite none insecure", base + "cookie_samesite none\ninsecure_cookie\n", "cookie_samesite none needs a Secure cookie", 6},
 		{"insecure_cookie with argument", base + "insecure_cookie yes\n", "insecure_cookie takes no arguments", 4},
-		{"short session_secret", base + "session_secret hunter2\n", "session_secret: 7 bytes is too short", 4},
-		{"short previous session_secret", base + "session_secret {env.S} hunter22\n", "session_secret: 8 bytes is too short", 4},
 		{"session_secret without value", base + "session_secret\n", "session_secret: missing value", 4},
-		{"bad param", base + "param to&ken\n", `param "to&ken"`, 4},
-		{"bad header", base + "header_user \"Remote User\"\n", `header_user "Remote User": not a valid header name`, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,6 +211,36 @@ func TestDirectiveOrder(t *testing.T) {
 	for _, want := range []string{`"keys":["demo.public.jwks"]`, `"audience":"http://localhost:8080"`, `"insecure_cookie":true`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("adapted config lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestParsedValuesAreValidated parses blocks that are well-formed but hold bad values: the parser
+// accepts them and Validate names the problem.
+func TestParsedValuesAreValidated(t *testing.T) {
+	const base = "keys k.jwks\naudience https://a.example\n"
+	tests := []struct{ block, want string }{
+		{"audience https://a.example\n", "keys"},
+		{"keys k.jwks\n", "audience"},
+		{base + "leeway -5s\n", "leeway"},
+		{base + "cookie_samesite loose\n", `cookie_samesite "loose": use lax, strict or none`},
+		{base + "redeem auto\n", `redeem "auto": use redirect, confirm or forward`},
+		{base + "unauthenticated allow\n", `unauthenticated "allow": use deny, pass or redirect <url>`},
+		{base + "cookie_samesite none\ninsecure_cookie\n", "cookie_samesite none needs a Secure cookie"},
+		{base + "session_secret hunter2\n", "session_secret: 7 bytes is too short"},
+		{base + "session_secret {env.S} hunter22\n", "session_secret: 8 bytes is too short"},
+		{base + "param to&ken\n", `param: parameter name "to&ken"`},
+		{base + "header_user \"Remote User\"\n", `header_user "Remote User": not a valid header name`},
+	}
+	for _, tt := range tests {
+		var m MagicLink
+		if err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser("magic_link {\n" + tt.block + "}\n")); err != nil {
+			t.Errorf("parsing %q: %v, want it left to Validate", tt.block, err)
+			continue
+		}
+		m.setDefaults()
+		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate of %q = %v, want an error containing %q", tt.block, err, tt.want)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -27,7 +29,7 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: m.spoofable}
 	}
 
-	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
+	if raw, n := queryparam.Find(r.URL.RawQuery, m.Param); n > 0 {
 		return m.redeem(w, r, repl, next, raw, n)
 	}
 
@@ -80,7 +82,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 				failed = err
 				continue
 			}
-			if id.Path == "" || inScope(r.URL.EscapedPath(), id.Path) {
+			if id.Path == "" || pathscope.Contains(id.Path, r.URL.EscapedPath()) {
 				return id
 			}
 			outside = id
@@ -134,7 +136,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		m.logger.Info("link rejected", zap.String("reason", reason), zap.String("kid", hdr.KeyID))
 		return m.reject(w, r, repl, publicReason(err))
 	}
-	if !inScope(r.URL.EscapedPath(), claims.Path) {
+	if !pathscope.Contains(claims.Path, r.URL.EscapedPath()) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonOutsideScope), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
 		return m.reject(w, r, repl, ReasonOutsideScope)
@@ -185,7 +187,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 
 // stripToken removes the link token parameter from the request's URL.
 func (m *MagicLink) stripToken(r *http.Request) {
-	r.URL.RawQuery = stripParam(r.URL.RawQuery, m.Param)
+	r.URL.RawQuery = queryparam.Remove(r.URL.RawQuery, m.Param)
 	r.RequestURI = r.URL.RequestURI()
 }
 

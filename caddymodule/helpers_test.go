@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +29,7 @@ const (
 // gwKeys is a signing key and the file holding its public half.
 type gwKeys struct {
 	signer  *token.Signer
+	private ed25519.PrivateKey // the signer's key, for tokens no Signer would make
 	keyFile string
 }
 
@@ -40,11 +44,27 @@ func newGWKeys(t testing.TB) gwKeys {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var jwk struct{ D string }
+	if err := json.Unmarshal(private, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	seed, err := base64.RawURLEncoding.DecodeString(jwk.D)
+	if err != nil {
+		t.Fatal(err)
+	}
 	file := filepath.Join(t.TempDir(), "gateway.public.jwks")
 	if err := os.WriteFile(file, public, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return gwKeys{signer: signer, keyFile: file}
+	return gwKeys{signer: signer, private: ed25519.NewKeyFromSeed(seed), keyFile: file}
+}
+
+// rawLink signs claimsJSON as it is, bypassing the Signer's checks: the link a careless or
+// hostile signer would make.
+func (k gwKeys) rawLink(claimsJSON string) string {
+	header := `{"alg":"EdDSA","kid":"` + k.signer.KeyID() + `","typ":"` + token.Type + `"}`
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claimsJSON))
+	return input + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(k.private, []byte(input)))
 }
 
 // link mints a link token for alice, valid for an hour, after edit changes its claims.

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 )
 
 // checkSameOrigin fails unless location resolves, against the site and as a whole URL after it, to
@@ -107,63 +109,6 @@ func TestRedeemLocationUnsafeURLs(t *testing.T) {
 	}
 }
 
-func TestQueryParam(t *testing.T) {
-	tests := []struct {
-		rawQuery, param string
-		wantValue       string
-		wantN           int
-	}{
-		{"", "token", "", 0},
-		{"a=1", "token", "", 0},
-		{"token=abc", "token", "abc", 1},
-		{"a=1&token=abc.def.ghi&b=2", "token", "abc.def.ghi", 1},
-		{"token=first&token=second", "token", "first", 2},
-		{"token=a&tok%65n=b&token=c", "token", "a", 3},
-		{"tok%65n=abc", "token", "abc", 1},
-		{"tok%6", "tok%6", "", 1},
-		{"token=a%2Eb", "token", "a.b", 1},
-		{"token=a+b", "token", "a b", 1},
-		{"token=%zz", "token", "%zz", 1},
-		{"token", "token", "", 1},
-		{"token=", "token", "", 1},
-		{"token=a=b", "token", "a=b", 1},
-		{"TOKEN=abc&tokens=x&xtoken=y", "token", "", 0},
-		{"my+key=v&my%20key=w", "my key", "v", 2},
-		{"a=1;token=abc", "token", "", 0},
-		{"&&token=abc&&", "token", "abc", 1},
-	}
-	for _, tt := range tests {
-		value, n := queryParam(tt.rawQuery, tt.param)
-		if value != tt.wantValue || n != tt.wantN {
-			t.Errorf("queryParam(%q, %q) = %q, %d; want %q, %d", tt.rawQuery, tt.param, value, n, tt.wantValue, tt.wantN)
-		}
-	}
-}
-
-func TestStripParam(t *testing.T) {
-	tests := []struct {
-		rawQuery, param, want string
-	}{
-		{"", "token", ""},
-		{"token=abc", "token", ""},
-		{"a=1&token=abc&b=2", "token", "a=1&b=2"},
-		{"z=9&a=1&token=abc&m=%41%42&n=a+b&flag", "token", "z=9&a=1&m=%41%42&n=a+b&flag"},
-		{"token=a&tok%65n=b&token", "token", ""},
-		{"a=1&&b=2&", "token", "a=1&b=2"},
-		{"a=%zz&token=x", "token", "a=%zz"},
-		{"tokens=1&TOKEN=2&=3", "token", "tokens=1&TOKEN=2&=3"},
-		{"code=x&state=y", "code", "state=y"},
-	}
-	for _, tt := range tests {
-		if got := stripParam(tt.rawQuery, tt.param); got != tt.want {
-			t.Errorf("stripParam(%q, %q) = %q, want %q", tt.rawQuery, tt.param, got, tt.want)
-		}
-		if _, n := queryParam(stripParam(tt.rawQuery, tt.param), tt.param); n != 0 {
-			t.Errorf("stripParam(%q, %q) leaves %d occurrences", tt.rawQuery, tt.param, n)
-		}
-	}
-}
-
 // FuzzRedeemLocation's seeds are in testdata/fuzz/FuzzRedeemLocation.
 func FuzzRedeemLocation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target, rawQuery, param string) {
@@ -175,7 +120,7 @@ func FuzzRedeemLocation(f *testing.F) {
 			loc := redeemLocation(u, param)
 			checkSameOrigin(t, loc)
 			if _, query, ok := strings.Cut(loc, "?"); ok && !hasUnsafeByte(u.RawQuery) {
-				if _, n := queryParam(query, param); n != 0 {
+				if _, n := queryparam.Find(query, param); n != 0 {
 					t.Fatalf("redeemLocation(%q) = %q still holds %q", u, loc, param)
 				}
 			}

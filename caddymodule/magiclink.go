@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -39,7 +40,7 @@ const (
 
 // Defaults of the fields of MagicLink.
 const (
-	DefaultSessionTTL     = token.DefaultTTL
+	DefaultSessionTTL     = 24 * time.Hour
 	DefaultCookieName     = "__Host-magic_link"
 	DefaultDomainCookie   = "__Secure-magic_link"
 	DefaultInsecureCookie = "magic_link"
@@ -173,15 +174,15 @@ func (MagicLink) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision fills in defaults, loads the keys, builds the token verifier and sets up the session
-// cookie's key.
+// Provision fills in defaults, checks the configuration (before anything is written to storage),
+// loads the keys, builds the token verifier and sets up the session cookie's key.
 func (m *MagicLink) Provision(ctx caddy.Context) error {
 	m.logger = ctx.Logger()
 	m.setDefaults()
-
-	if len(m.Keys) == 0 {
-		return errors.New("keys: at least one key file is required")
+	if err := m.Validate(); err != nil {
+		return err
 	}
+
 	keys, err := token.LoadKeys(m.Keys...)
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
@@ -226,7 +227,7 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 // setDefaults fills in every empty field that has a default.
 func (m *MagicLink) setDefaults() {
 	if m.Param == "" {
-		m.Param = token.DefaultParam
+		m.Param = queryparam.DefaultName
 	}
 	if m.Leeway == nil {
 		d := caddy.Duration(token.DefaultLeeway)
@@ -293,7 +294,9 @@ func (m *MagicLink) buildCookieAttributes() {
 // sameSiteValues maps the accepted cookie_samesite values to their attribute spelling.
 var sameSiteValues = map[string]string{"lax": "Lax", "strict": "Strict", "none": "None"}
 
-// Validate checks the configuration for mistakes.
+// Validate checks the configuration for mistakes. It is the one place where configuration values
+// are checked: the Caddyfile parser only parses. Provision calls it first, so nothing is written
+// to storage for a configuration that is not valid.
 func (m *MagicLink) Validate() error {
 	if len(m.Keys) == 0 {
 		return errors.New("keys: at least one key file is required")
@@ -301,8 +304,8 @@ func (m *MagicLink) Validate() error {
 	if m.Audience == "" {
 		return errors.New("audience: required; set it to the site's origin, as in the links' aud claim")
 	}
-	if !validParam(m.Param) {
-		return fmt.Errorf("param %q: use letters, digits, '-', '_', '.' or '~'", m.Param)
+	if err := queryparam.CheckName(m.Param); err != nil {
+		return fmt.Errorf("param: %w", err)
 	}
 	if m.Leeway != nil && *m.Leeway < 0 {
 		return fmt.Errorf("leeway %s: must not be negative", time.Duration(*m.Leeway))
@@ -312,6 +315,15 @@ func (m *MagicLink) Validate() error {
 	}
 	if m.SessionTTL < caddy.Duration(time.Second) {
 		return fmt.Errorf("session_ttl %s: must be at least 1s", time.Duration(m.SessionTTL))
+	}
+	if m.SessionSecret == "" && len(m.PreviousSessionSecrets) > 0 {
+		return errors.New("previous_session_secrets: set session_secret to the new secret too")
+	}
+	for _, s := range append([]string{m.SessionSecret}, m.PreviousSessionSecrets...) {
+		if s != "" && !strings.Contains(s, "{") && len(s) < minSessionSecret {
+			return fmt.Errorf("session_secret: %d bytes is too short; use at least %d, or a placeholder such as {env.MAGIC_LINK_SECRET}",
+				len(s), minSessionSecret)
+		}
 	}
 	if err := checkCookie(m.CookieName, m.CookieDomain, m.CookieSameSite, m.InsecureCookie); err != nil {
 		return err
@@ -388,20 +400,6 @@ func checkUnauthenticated(v string) error {
 		return nil
 	}
 	return fmt.Errorf("unauthenticated %q: use deny, pass or redirect <url>", v)
-}
-
-// validParam reports whether s is a query parameter name that needs no escaping.
-func validParam(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Interface guards

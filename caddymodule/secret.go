@@ -28,9 +28,6 @@ const generatedSecretSize = 32
 // the previous ones with their placeholders expanded or, when none is configured, the one kept in
 // Caddy's storage.
 func (m *MagicLink) sessionSecrets(ctx caddy.Context) ([][]byte, error) {
-	if m.SessionSecret == "" && len(m.PreviousSessionSecrets) > 0 {
-		return nil, errors.New("previous_session_secrets: set session_secret to the new secret too")
-	}
 	if m.SessionSecret == "" {
 		secret, err := storedSessionSecret(ctx, ctx.Storage(), m.logger)
 		return [][]byte{secret}, err

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
 // session is the identity a session cookie carries.
@@ -114,7 +116,7 @@ func newSessionCodec(audience string, secrets ...[]byte) (*sessionCodec, error) 
 }
 
 // seal returns the cookie value for s: at most 4096 bytes of base64url without padding. Subject must
-// be 1–255 bytes, the other fields at most 255 bytes, Path a valid scope (see validScope), and Expiry
+// be 1–255 bytes, the other fields at most 255 bytes, Path a valid scope (see pathscope.Check), and Expiry
 // set; it is kept to the second.
 func (c *sessionCodec) seal(s session) (string, error) {
 	if s.Subject == "" {
@@ -123,7 +125,7 @@ func (c *sessionCodec) seal(s session) (string, error) {
 	if s.Expiry.IsZero() {
 		return "", errors.New("session has no expiry: set Expiry")
 	}
-	if !validScope(s.Path) {
+	if pathscope.Check(s.Path) != nil {
 		return "", errors.New("session path scope is not a valid path prefix: it must be empty or a clean absolute path")
 	}
 	fields := [sessionFieldCount]string{s.Subject, s.Email, s.Name, s.Path, s.LinkID}

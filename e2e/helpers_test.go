@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	_ "github.com/magiclink-dev/magiclink/caddymodule"
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -111,7 +112,7 @@ func (g *gateway) link(t *testing.T, origin, path string, c token.Claims) string
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := token.Link(origin+path, token.DefaultParam, tok)
+	u, err := token.Link(origin+path, queryparam.DefaultName, tok)
 	if err != nil {
 		t.Fatal(err)
 	}

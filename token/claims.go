@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
 // Claims are the claims of a link token. Zero times and empty strings mean
@@ -35,15 +36,35 @@ type Claims struct {
 	// Path ("path") limits the link, and the session it opens, to a URL path
 	// prefix, matched by whole segments: "/survey/42" covers "/survey/42"
 	// and "/survey/42/q1" but not "/survey/420". Empty means the whole site.
+	// It is a decoded absolute path of at most 255 bytes with no empty or dot
+	// segment (in any Unicode spelling), no control character and none of
+	// `\ % ; ? #`: exactly the scopes the gateway can match requests against.
 	Path string
+	// Once ("once") makes the link one-time: it opens at most one session,
+	// where the gateway keeps state. False is encoded by leaving it out.
+	Once bool
 }
 
-// maxClaimLength bounds sub, jti, email, name and path.
+// maxClaimLength bounds sub, jti, email and name.
 const maxClaimLength = 255
 
 // MarshalJSON encodes the claims as a JWT claims set, dates in seconds.
 func (c Claims) MarshalJSON() ([]byte, error) {
 	return c.appendJSON(nil), nil
+}
+
+// UnmarshalJSON decodes a JWT claims set with the rules a Verifier applies
+// to a token's payload: member names are case-sensitive; duplicates, dates
+// that are not numbers and values of the wrong type are errors. Unknown
+// members are ignored. The claims' shape (required claims, lengths) is not
+// checked.
+func (c *Claims) UnmarshalJSON(data []byte) error {
+	parsed, err := parseClaims(data)
+	if err != nil {
+		return err
+	}
+	*c = *parsed
+	return nil
 }
 
 // appendJSON appends the JSON claims set to dst.
@@ -72,6 +93,9 @@ func (c *Claims) appendJSON(dst []byte) []byte {
 	dst = appendString(dst, "email", c.Email, false)
 	dst = appendString(dst, "name", c.Name, false)
 	dst = appendString(dst, "path", c.Path, false)
+	if c.Once {
+		dst = append(dst, `,"once":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -171,6 +195,8 @@ func parseClaims(payload []byte) (*Claims, error) {
 			c.Name, err = stringValue(value, name)
 		case "path":
 			c.Path, err = stringValue(value, name)
+		case "once":
+			c.Once, err = boolValue(value, name)
 		}
 		return err
 	})
@@ -211,51 +237,36 @@ func (c *Claims) checkShape() error {
 		return errors.New("exp is not after iat")
 	}
 	for _, f := range []struct{ name, value string }{
-		{"sub", c.Subject}, {"jti", c.ID}, {"email", c.Email}, {"name", c.Name}, {"path", c.Path},
+		{"sub", c.Subject}, {"jti", c.ID}, {"email", c.Email}, {"name", c.Name},
 	} {
 		if len(f.value) > maxClaimLength {
 			return fmt.Errorf("%s is longer than %d bytes", f.name, maxClaimLength)
 		}
 		if hasControl(f.value) {
-			return fmt.Errorf("%s contains a control character", f.name)
+			return fmt.Errorf("%s contains a control character or invalid UTF-8", f.name)
 		}
 	}
 	if hasControl(c.Issuer) {
-		return errors.New("iss contains a control character")
+		return errors.New("iss contains a control character or invalid UTF-8")
 	}
 	for _, a := range c.Audience {
 		if a == "" || hasControl(a) {
-			return errors.New("aud holds an empty value or a control character")
+			return errors.New("aud holds an empty value, a control character or invalid UTF-8")
 		}
 	}
-	if c.Path != "" && !cleanPath(c.Path) {
-		return errors.New(`path must start with "/" and hold no empty, "." or ".." segment, "\", "%", "?" or "#"`)
-	}
-	return nil
+	return pathscope.Check(c.Path)
 }
 
-// hasControl reports whether s holds a C0 or C1 control character or DEL.
+// hasControl reports whether s holds a C0 or C1 control character, DEL or
+// invalid UTF-8.
 func hasControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
 	for _, r := range s {
 		if r < 0x20 || r >= 0x7f && r <= 0x9f {
 			return true
 		}
 	}
 	return false
-}
-
-// cleanPath reports whether p is a decoded absolute URL path with no empty
-// segment (a trailing slash is allowed), no segment of only dots and spaces
-// (".", "..", "...", ". ."), and none of `\ % ? #`.
-func cleanPath(p string) bool {
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, `\%?#`) {
-		return false
-	}
-	segs := strings.Split(p[1:], "/")
-	for i, s := range segs {
-		if s != "" && strings.Trim(s, ". ") == "" || s == "" && i != len(segs)-1 {
-			return false
-		}
-	}
-	return true
 }

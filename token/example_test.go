@@ -31,7 +31,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	link, err := token.Link("https://shop.example.com/cart?utm_source=email", token.DefaultParam, tok)
+	link, err := token.Link("https://shop.example.com/cart?utm_source=email", "token", tok)
 	if err != nil {
 		log.Fatal(err)
 	}

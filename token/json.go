@@ -91,14 +91,17 @@ func valueEnd(data string, i int) int {
 	return i
 }
 
-// stringOf decodes a raw JSON value that must be a string. Invalid UTF-8
-// becomes U+FFFD, as with encoding/json.
+// stringOf decodes a raw JSON value that must be a string of valid UTF-8
+// (RFC 8259 §8.1).
 func stringOf(raw string) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", errors.New("not a string")
 	}
 	body := raw[1 : len(raw)-1]
-	if utf8.ValidString(body) && !strings.Contains(body, `\`) {
+	if !utf8.ValidString(body) {
+		return "", errors.New("not valid UTF-8")
+	}
+	if !strings.Contains(body, `\`) {
 		return body, nil
 	}
 	var s string
@@ -112,9 +115,20 @@ func stringOf(raw string) (string, error) {
 func stringValue(raw, name string) (string, error) {
 	s, err := stringOf(raw)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a string", name)
+		return "", fmt.Errorf("%s is not a string of valid UTF-8", name)
 	}
 	return s, nil
+}
+
+// boolValue decodes a member's raw value that must be true or false.
+func boolValue(raw, name string) (bool, error) {
+	switch raw {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s is not true or false", name)
 }
 
 // maxNumericDate is the last second of year 9999.

@@ -63,7 +63,7 @@ func ParseSigner(data []byte) (*Signer, error) {
 	switch k.Key.(type) {
 	case ed25519.PrivateKey, *ecdsa.PrivateKey, *rsa.PrivateKey, []byte:
 	default:
-		return nil, errors.New("holds a public key; signing needs the private key (PREFIX.private.jwk from magiclink keygen)")
+		return nil, errors.New("holds a public key; signing needs the private key")
 	}
 	header, err := json.Marshal(Header{Algorithm: alg, KeyID: k.KeyID, Type: Type})
 	if err != nil {
@@ -84,9 +84,10 @@ func (s *Signer) KeyID() string { return s.kid }
 // Algorithm returns the "alg" of the signer's tokens.
 func (s *Signer) Algorithm() string { return s.alg }
 
-// Sign mints a token for c. c.Expiry is required; an empty c.ID gets a
-// fresh random link id and a zero c.IssuedAt becomes now. The claims must
-// pass the checks a Verifier makes of their shape.
+// Sign mints a token for c. c.Expiry is required; an empty c.ID is
+// replaced by a fresh [NewID] and a zero c.IssuedAt by the current time
+// (set them first to know them). The claims must pass the checks a Verifier
+// makes of their shape, including the path rule.
 func (s *Signer) Sign(c Claims) (string, error) {
 	b, err := s.AppendSign(nil, &c)
 	return string(b), err
@@ -94,23 +95,22 @@ func (s *Signer) Sign(c Claims) (string, error) {
 
 var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// AppendSign is like Sign but appends the token to dst, and fills in c.ID
-// and c.IssuedAt when they were empty.
+// AppendSign is like Sign but appends the token to dst. It does not modify
+// *c. On error it returns dst unchanged.
 func (s *Signer) AppendSign(dst []byte, c *Claims) ([]byte, error) {
-	if c.ID == "" {
-		var id [12]byte
-		rand.Read(id[:])
-		c.ID = base64.RawURLEncoding.EncodeToString(id[:])
+	claims := *c
+	if claims.ID == "" {
+		claims.ID = NewID()
 	}
-	if c.IssuedAt.IsZero() {
-		c.IssuedAt = s.now()
+	if claims.IssuedAt.IsZero() {
+		claims.IssuedAt = s.now()
 	}
-	if err := c.checkShape(); err != nil {
+	if err := claims.checkShape(); err != nil {
 		return dst, err
 	}
 	buf := payloadPool.Get().(*[]byte)
 	defer payloadPool.Put(buf)
-	*buf = c.appendJSON((*buf)[:0])
+	*buf = claims.appendJSON((*buf)[:0])
 
 	start := len(dst)
 	dst = append(dst, s.header...)
@@ -122,6 +122,13 @@ func (s *Signer) AppendSign(dst []byte, c *Claims) ([]byte, error) {
 	}
 	dst = append(dst, '.')
 	return base64.RawURLEncoding.AppendEncode(dst, sig), nil
+}
+
+// NewID returns a fresh link id ("jti"): 96 random bits, base64url.
+func NewID() string {
+	var id [12]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 // signature signs the JWS signing input with the signer's algorithm.

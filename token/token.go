@@ -27,12 +27,11 @@ const Type = "magic-link+jwt"
 // MaxLength is the length in bytes of the longest token a Verifier accepts.
 const MaxLength = 4096
 
-// Defaults used by the gateway and the CLI.
+// The values of Config that verifiers usually want: the gateway's and the
+// CLI's defaults.
 const (
-	DefaultParam      = "token"
 	DefaultLeeway     = 30 * time.Second
 	DefaultMaxLinkAge = 720 * time.Hour
-	DefaultTTL        = 24 * time.Hour
 )
 
 // The algorithms a key can be pinned to.

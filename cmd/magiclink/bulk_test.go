@@ -192,7 +192,7 @@ func TestBulkFailures(t *testing.T) {
 		{"output column in input", "sub,token\nx,y\n", nil, exitFailure, "the header has a token column"},
 		{"bad header", "sub,\"a\n", nil, exitFailure, `--csv: line 1: extraneous or missing " in quoted-field`},
 		{"missing file", "", []string{"--csv", "testdata/nope.csv"}, exitFailure, "open testdata/nope.csv: no such file"},
-		{"bad --path", "sub\nu1\n", []string{"--path", "survey"}, exitFailure, `magiclink: sign: path must start with "/"`},
+		{"bad --path", "sub\nu1\n", []string{"--path", "survey"}, exitUsage, `magiclink: sign: --path "survey": path must start with "/"; the gateway could never accept it`},
 		{"--sub with --csv", "", []string{"--sub", "x"}, exitUsage, "--sub cannot be used with --csv"},
 		{"--json with --csv", "", []string{"--json"}, exitUsage, "--json cannot be used with --csv"},
 	}

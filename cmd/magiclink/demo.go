@@ -21,6 +21,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the http app, reverse_proxy, the Caddyfile adapter, log encoders
 
 	_ "github.com/magiclink-dev/magiclink/caddymodule" // the magic_link handler and directive
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -256,7 +257,7 @@ func demoLinks(signer *token.Signer, origin string, now time.Time) ([]demoLink, 
 		if err != nil {
 			return nil, fmt.Errorf("sign a demo link: %w", err)
 		}
-		u, err := token.Link(origin+l.path, token.DefaultParam, tok)
+		u, err := token.Link(origin+l.path, queryparam.DefaultName, tok)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -35,7 +37,11 @@ type signOptions struct {
 	param  string
 	path   string
 	ttl    time.Duration
+	once   bool
 }
+
+// defaultTTL is how long a link stays valid when --ttl is not given.
+const defaultTTL = 24 * time.Hour
 
 func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := newFlagSet("sign", signSynopsis)
@@ -43,12 +49,13 @@ func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sub := flags.String("sub", "", "user `id` the link signs in (required without --csv)")
 	aud := flags.String("aud", "", "`audience`: the gateway's audience setting (default: the origin of the link URL)")
 	iss := flags.String("iss", "", "`issuer` claim, if the gateway is configured with one")
-	ttl := flags.Duration("ttl", token.DefaultTTL, "how long the link stays valid")
+	ttl := flags.Duration("ttl", defaultTTL, "how long the link stays valid")
 	linkURL := flags.String("url", "", "`URL` of the page the link opens; the token is added as its --param query parameter")
-	param := flags.String("param", token.DefaultParam, "query parameter `name` that carries the token")
+	param := flags.String("param", queryparam.DefaultName, "query parameter `name` that carries the token")
 	path := flags.String("path", "", "URL path `prefix` the link and its session are limited to (default: the whole site)")
 	email := flags.String("email", "", "user's email `address`, passed upstream")
 	name := flags.String("name", "", "user's display `name`, passed upstream")
+	once := flags.Bool("once", false, "make the link one-time: it opens at most one session (the gateway needs a store)")
 	asJSON := flags.Bool("json", false, "print id, token, url, sub, expires_at and created_at as JSON")
 	csvFile := flags.String("csv", "", "sign one link per row of this CSV `file` (\"-\" for standard input)")
 	rest, err := parseFlags(flags, args, stdout)
@@ -57,7 +64,7 @@ func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := checkSignFlags(rest, set, *keyFile, *csvFile, *sub, *aud, *linkURL, *ttl); err != nil {
+	if err := checkSignFlags(rest, set, *keyFile, *csvFile, *sub, *aud, *linkURL, *param, *path, *ttl); err != nil {
 		return usageError(stderr, "sign", err)
 	}
 	if *ttl > token.DefaultMaxLinkAge {
@@ -67,7 +74,7 @@ func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return failure(stderr, "sign", err)
 	}
-	opts := signOptions{signer: signer, aud: *aud, iss: *iss, url: *linkURL, param: *param, path: *path, ttl: *ttl}
+	opts := signOptions{signer: signer, aud: *aud, iss: *iss, url: *linkURL, param: *param, path: *path, ttl: *ttl, once: *once}
 	if *csvFile != "" {
 		return signBulk(*csvFile, opts, stdin, stdout, stderr)
 	}
@@ -75,7 +82,7 @@ func runSign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // checkSignFlags reports a sign command line that cannot work.
-func checkSignFlags(rest []string, set map[string]bool, keyFile, csvFile, sub, aud, linkURL string, ttl time.Duration) error {
+func checkSignFlags(rest []string, set map[string]bool, keyFile, csvFile, sub, aud, linkURL, param, path string, ttl time.Duration) error {
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected argument %q; all sign input is given by flags", rest[0])
@@ -83,6 +90,12 @@ func checkSignFlags(rest []string, set map[string]bool, keyFile, csvFile, sub, a
 		return errors.New("--key is required")
 	case ttl <= 0:
 		return fmt.Errorf("--ttl must be positive, not %v", ttl)
+	}
+	if err := queryparam.CheckName(param); err != nil {
+		return fmt.Errorf("--param: %w", err)
+	}
+	if err := pathscope.Check(path); err != nil {
+		return fmt.Errorf("--path %q: %w; the gateway could never accept it", path, err)
 	}
 	if linkURL != "" {
 		if _, err := parseLinkURL(linkURL); err != nil {
@@ -127,6 +140,8 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	c := token.Claims{
+		ID:       token.NewID(),
+		Once:     o.once,
 		Subject:  sub,
 		Audience: []string{aud},
 		Issuer:   o.iss,

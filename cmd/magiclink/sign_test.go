@@ -98,9 +98,9 @@ func TestSign(t *testing.T) {
 
 func TestSignTTL(t *testing.T) {
 	prefix := newKey(t, "EdDSA")
-	for _, ttl := range []time.Duration{time.Minute, token.DefaultTTL} {
+	for _, ttl := range []time.Duration{time.Minute, defaultTTL} {
 		args := []string{"sign", "--key", prefix + ".private.jwk", "--sub", "u", "--aud", "a"}
-		if ttl != token.DefaultTTL {
+		if ttl != defaultTTL {
 			args = append(args, "--ttl", ttl.String())
 		}
 		code, stdout, stderr := cli(t, "", args...)
@@ -193,7 +193,10 @@ func TestSignErrors(t *testing.T) {
 		{"missing key file", []string{"--key", key + ".nope", "--sub", "u", "--aud", "a"}, exitFailure, "magiclink: sign: "},
 		{"public key instead of private", []string{"--key", prefix + ".public.jwks", "--sub", "u", "--aud", "a"}, exitFailure, "magiclink: sign: "},
 		{"sub with a control character", []string{"--key", key, "--sub", "u\x01", "--aud", "a"}, exitFailure, "magiclink: sign: "},
-		{"path not a path", []string{"--key", key, "--sub", "u", "--aud", "a", "--path", "survey"}, exitFailure, "magiclink: sign: "},
+		{"path not a path", []string{"--key", key, "--sub", "u", "--aud", "a", "--path", "survey"}, exitUsage, `--path "survey": path must start with "/"`},
+		{"path with a dot segment", []string{"--key", key, "--sub", "u", "--aud", "a", "--path", "/a/..;x"}, exitUsage, "the gateway could never accept it"},
+		{"path with a full-width dot segment", []string{"--key", key, "--sub", "u", "--aud", "a", "--path", "/a/\uFF0E\uFF0E"}, exitUsage, "the gateway could never accept it"},
+		{"bad --param", []string{"--key", key, "--sub", "u", "--aud", "a", "--param", "to&ken"}, exitUsage, `--param: parameter name "to&ken"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 
+	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -47,7 +47,7 @@ func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	iss := flags.String("iss", "", "`issuer` the token must name, as the gateway's issuer setting")
 	leeway := flags.Duration("leeway", token.DefaultLeeway, "allowed clock skew")
 	maxAge := flags.Duration("max-link-age", token.DefaultMaxLinkAge, "longest accepted lifetime (exp - iat) of a link")
-	param := flags.String("param", token.DefaultParam, "query parameter `name` that carries the token in a URL")
+	param := flags.String("param", queryparam.DefaultName, "query parameter `name` that carries the token in a URL")
 	rest, err := parseFlags(flags, args, stdout)
 	if err != nil {
 		return usageError(stderr, "verify", err)
@@ -131,16 +131,12 @@ func tokenFromArg(arg, param string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("the link: %w", err)
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return "", errors.New("the link has a malformed query")
-	}
-	switch vals := q[param]; len(vals) {
+	switch value, n := queryparam.Find(u.RawQuery, param); n {
 	case 0:
 		return "", fmt.Errorf("the link has no %s query parameter; use --param if the gateway uses another name", param)
 	case 1:
-		return vals[0], nil
+		return value, nil
 	default:
-		return "", fmt.Errorf("the link has %d %s query parameters; the gateway rejects that", len(vals), param)
+		return "", fmt.Errorf("the link has %d %s query parameters; the gateway rejects that", n, param)
 	}
 }

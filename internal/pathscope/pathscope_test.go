@@ -1,12 +1,15 @@
-package caddymodule
+package pathscope
 
 import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
-func TestInScope(t *testing.T) {
+func TestContains(t *testing.T) {
 	tests := []struct {
 		path, scope string
 		want        bool
@@ -25,6 +28,7 @@ func TestInScope(t *testing.T) {
 		{"/survey/%34%32/q", "/survey/42", true},
 		{"/caf%C3%A9/x", "/café", true},
 		{"/survey/42//q", "/survey/42", true},
+		{"/survey/42/a%E2%80%A5b", "/survey/42", true},
 
 		// The whole site holds every path.
 		{"/", "", true},
@@ -74,10 +78,12 @@ func TestInScope(t *testing.T) {
 		{`/survey/42/a\b`, "/survey/42", false},
 		{`/survey/42\..\..\admin`, "/survey/42", false},
 
-		// Outside: double encodings a backend might decode twice.
+		// Outside: double and triple encodings a backend might decode again.
 		{"/survey/42/%252e%252e/admin", "/survey/42", false},
 		{"/survey/42/a%252Fb", "/survey/42", false},
 		{"/survey/42/a%255cb", "/survey/42", false},
+		{"/survey/42/%25252e%25252e/admin", "/survey/42", false},
+		{"/survey/42/100%25", "/survey/42", false},
 
 		// Outside: segments a backend may trim or normalize into a dot-segment, control
 		// characters and invalid UTF-8.
@@ -87,10 +93,21 @@ func TestInScope(t *testing.T) {
 		{"/survey/42/..%00/admin", "/survey/42", false},
 		{"/survey/42/..%09/admin", "/survey/42", false},
 		{"/survey/42/q%0Ax", "/survey/42", false},
+		{"/survey/42/q%C2%85x", "/survey/42", false},
 		{"/survey/42/%C0%AE%C0%AE/admin", "/survey/42", false},
 		{"/survey/42/%EF%BC%8E%EF%BC%8E/admin", "/survey/42", false},
 		{"/survey/42/%E2%80%A4%E2%80%A4/admin", "/survey/42", false},
 		{"/survey/42/%EF%B9%92/admin", "/survey/42", false},
+		{"/survey/42/%E2%80%A5/admin", "/survey/42", false},        // U+2025 two dot leader
+		{"/survey/42/%EF%B8%B0/admin", "/survey/42", false},        // U+FE30
+		{"/survey/42/%E2%80%A6/admin", "/survey/42", false},        // U+2026 ellipsis
+		{"/survey/42/%EF%B8%99/admin", "/survey/42", false},        // U+FE19
+		{"/survey/42/..%EF%BC%8Fadmin", "/survey/42", false},       // U+FF0F full-width solidus
+		{"/survey/42/..%EF%BC%BCadmin", "/survey/42", false},       // U+FF3C full-width reverse solidus
+		{"/survey/42/..%EF%B9%A8admin", "/survey/42", false},       // U+FE68 small reverse solidus
+		{"/survey/42/%EF%BC%852e%EF%BC%852e", "/survey/42", false}, // U+FF05 full-width percent
+		{"/survey/42/%EF%B9%AA2e", "/survey/42", false},            // U+FE6A small percent
+		{"/survey/42/\u2025/admin", "/survey/42", false},
 
 		// Outside: invalid percent-encoding.
 		{"/survey/42/%zz", "/survey/42", false},
@@ -98,15 +115,15 @@ func TestInScope(t *testing.T) {
 		{"/survey/42/%", "/survey/42", false},
 	}
 	for _, tt := range tests {
-		if got := inScope(tt.path, tt.scope); got != tt.want {
-			t.Errorf("inScope(%q, %q) = %v, want %v", tt.path, tt.scope, got, tt.want)
+		if got := Contains(tt.scope, tt.path); got != tt.want {
+			t.Errorf("Contains(%q, %q) = %v, want %v", tt.scope, tt.path, got, tt.want)
 		}
 	}
 }
 
-// TestInScopeEscapedPath feeds request targets through url.ParseRequestURI and URL.EscapedPath,
-// the way the handler does.
-func TestInScopeEscapedPath(t *testing.T) {
+// TestContainsEscapedPath feeds request targets through url.ParseRequestURI and URL.EscapedPath,
+// the way the gateway does.
+func TestContainsEscapedPath(t *testing.T) {
 	tests := []struct {
 		target string
 		want   bool
@@ -117,6 +134,7 @@ func TestInScopeEscapedPath(t *testing.T) {
 		{"/survey/42%2F..%2F..%2Fadmin", false},
 		{"/survey/42/../../admin", false},
 		{"/survey/42/%5C..%5C..%5Cadmin", false},
+		{"/survey/42/%E2%80%A5/admin", false},
 		{"//survey/42", false},
 	}
 	for _, tt := range tests {
@@ -124,13 +142,13 @@ func TestInScopeEscapedPath(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseRequestURI(%q): %v", tt.target, err)
 		}
-		if got := inScope(u.EscapedPath(), "/survey/42"); got != tt.want {
-			t.Errorf("inScope(EscapedPath of %q) = %v, want %v", tt.target, got, tt.want)
+		if got := Contains("/survey/42", u.EscapedPath()); got != tt.want {
+			t.Errorf("Contains of the EscapedPath of %q = %v, want %v", tt.target, got, tt.want)
 		}
 	}
 }
 
-func TestValidScope(t *testing.T) {
+func TestCheck(t *testing.T) {
 	tests := []struct {
 		scope string
 		want  bool
@@ -140,11 +158,21 @@ func TestValidScope(t *testing.T) {
 		{"/survey/42", true},
 		{"/survey/42/", true},
 		{"/a.b/..c/d.", true},
+		{"/café", true},
+		{"/a\u2025b", true},
+		{"/" + strings.Repeat("a", MaxLength-1), true},
+		{"/" + strings.Repeat("a", MaxLength), false},
 		{"/a/...", false},
 		{"/a/\uFF0E\uFF0E", false},
-		{"/café", true},
-		{"/" + strings.Repeat("a", maxScope-1), true},
-		{"/" + strings.Repeat("a", maxScope), false},
+		{"/a/\u2025", false},
+		{"/a/\u2026", false},
+		{"/a/\uFE19", false},
+		{"/a/\uFE30", false},
+		{"/a/..\uFF0Fx", false},
+		{"/a/\uFF3C", false},
+		{"/a/\uFE68", false},
+		{"/a/\uFF05", false},
+		{"/a/\uFE6A", false},
 		{"survey/42", false},
 		{" /survey", false},
 		{"//survey", false},
@@ -153,25 +181,64 @@ func TestValidScope(t *testing.T) {
 		{"/survey/..", false},
 		{"/survey/./42", false},
 		{"/.", false},
+		{"/a/..;x", false},
 		{"/..;x/admin", false},
+		{"/a;b", false},
+		{"/a?b", false},
+		{"/a#b", false},
 		{`/survey\42`, false},
 		{"/survey%2F42", false},
 		{"/survey/4%32", false},
 		{"/survey/42\n", false},
 		{"/survey/\x00", false},
 		{"/survey/\x7f", false},
+		{"/survey/\u0085", false},
+		{"/survey/\xff", false},
 	}
 	for _, tt := range tests {
-		if got := validScope(tt.scope); got != tt.want {
-			t.Errorf("validScope(%q) = %v, want %v", tt.scope, got, tt.want)
+		if err := Check(tt.scope); (err == nil) != tt.want {
+			t.Errorf("Check(%q) = %v, want valid %v", tt.scope, err, tt.want)
 		}
 	}
 }
 
-// FuzzInScope's seeds are in testdata/fuzz/FuzzInScope.
-func FuzzInScope(f *testing.F) {
+// TestValidScopeIsContained holds Check and Contains to each other: a valid scope contains
+// itself, escaped, and its own subpaths.
+func TestValidScopeIsContained(t *testing.T) {
+	for _, scope := range []string{"/", "/survey/42", "/survey/42/", "/café", "/a b/c", "/a\u2025b"} {
+		if err := Check(scope); err != nil {
+			t.Fatalf("Check(%q) = %v", scope, err)
+		}
+		escaped := (&url.URL{Path: scope}).EscapedPath()
+		if !Contains(scope, escaped) || !Contains(scope, strings.TrimRight(escaped, "/")+"/q") {
+			t.Errorf("valid scope %q does not contain itself (%q) or its subpaths", scope, escaped)
+		}
+	}
+}
+
+// TestLookAlikesAreComplete checks isDot and isSeparatorLike against Unicode's NFKC tables: they
+// hold exactly the code points that normalize into nothing but ".", "/", "\" or "%".
+func TestLookAlikesAreComplete(t *testing.T) {
+	for r := rune(0x80); r <= utf8.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		n := norm.NFKC.String(string(r))
+		dots := n != "" && strings.Trim(n, ".") == ""
+		seps := n != "" && strings.Trim(n, `/\%`) == ""
+		if isDot(r) != dots {
+			t.Errorf("isDot(%U) = %v, but NFKC gives %q", r, isDot(r), n)
+		}
+		if isSeparatorLike(r) != seps {
+			t.Errorf("isSeparatorLike(%U) = %v, but NFKC gives %q", r, isSeparatorLike(r), n)
+		}
+	}
+}
+
+// FuzzContains's seeds are in testdata/fuzz/FuzzContains.
+func FuzzContains(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path, scope string) {
-		if !inScope(path, scope) {
+		if !Contains(scope, path) {
 			return
 		}
 		scope = strings.TrimRight(scope, "/")
@@ -180,13 +247,13 @@ func FuzzInScope(f *testing.F) {
 		}
 		decoded, err := url.PathUnescape(path)
 		if err != nil {
-			t.Fatalf("inScope(%q, %q) holds but the path does not decode: %v", path, scope, err)
+			t.Fatalf("Contains(%q, %q) holds but the path does not decode: %v", scope, path, err)
 		}
 		if decoded != scope && !strings.HasPrefix(decoded, scope+"/") {
-			t.Fatalf("inScope(%q, %q) holds but %q is not within it by segments", path, scope, decoded)
+			t.Fatalf("Contains(%q, %q) holds but %q is not within it by segments", scope, path, decoded)
 		}
-		if hasDotSegment(decoded) || strings.ContainsRune(decoded, '\\') {
-			t.Fatalf("inScope(%q, %q) holds for a path with a dot-segment or backslash", path, scope)
+		if !clean(decoded) || strings.ContainsAny(decoded, `\%`) {
+			t.Fatalf("Contains(%q, %q) holds for a path with a dot-segment, look-alike, %% or backslash", scope, path)
 		}
 	})
 }

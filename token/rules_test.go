@@ -1,0 +1,54 @@
+package token_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/magiclink-dev/magiclink/internal/ruletest"
+	"github.com/magiclink-dev/magiclink/token"
+)
+
+// TestLinkRule runs the shared link table through Link: it sets the token parameter as the
+// gateway and the CLI find and remove it.
+func TestLinkRule(t *testing.T) {
+	for _, tt := range ruletest.Links {
+		got, err := token.Link(tt.URL, "token", ruletest.Token)
+		if err != nil || got != tt.Link {
+			t.Errorf("%s: Link(%q) = %q, %v; want %q", tt.Name, tt.URL, got, err, tt.Link)
+		}
+	}
+}
+
+// TestPathRule runs the shared path table through the Signer and the Verifier: a scope is
+// minted exactly when it verifies, and it verifies exactly when the gateway can match it.
+func TestPathRule(t *testing.T) {
+	k := keySet(t).eddsa
+	s := newSigner(t, k)
+	v := newVerifier(t, baseConfig(), k)
+	for _, tt := range ruletest.Paths {
+		_, err := s.Sign(token.Claims{
+			Subject: "user-42", Audience: []string{testAudience}, Path: tt.Scope,
+			IssuedAt: testNow, Expiry: testNow.Add(time.Hour),
+		})
+		if (err == nil) != tt.Valid {
+			t.Errorf("Sign with path %q: error %v, want valid %v", tt.Scope, err, tt.Valid)
+		}
+		_, _, err = v.Verify(mint(t, k, claims().add("path", jsonString(tt.Scope))))
+		if (err == nil) != tt.Valid || err != nil && !errors.Is(err, token.ErrInvalidClaim) {
+			t.Errorf("Verify with path %q: error %v, want valid %v (or an invalid claim)", tt.Scope, err, tt.Valid)
+		}
+	}
+}
+
+// jsonString is s as a JSON string, with invalid UTF-8 written as the raw bytes a hostile signer
+// would put there.
+func jsonString(s string) raw {
+	if !utf8.ValidString(s) {
+		return raw(`"` + s + `"`)
+	}
+	b, _ := json.Marshal(s)
+	return raw(b)
+}
