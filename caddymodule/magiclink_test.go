@@ -627,7 +627,7 @@ func canonicalAttrs(s string) string {
 	return strings.Join(parts, "; ")
 }
 
-// TestSpecDefaults pins every default of SPEC §4 to its literal value.
+// TestSpecDefaults pins every default the README documents to its literal value.
 func TestSpecDefaults(t *testing.T) {
 	m, _ := newGateway(t, newGWKeys(t), nil)
 	for _, tt := range []struct {
