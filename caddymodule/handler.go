@@ -153,13 +153,16 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		return writeConfirmPage(w, r)
 	}
 
+	now := time.Now()
 	s := session{
 		Subject: claims.Subject,
 		Email:   claims.Email,
 		Name:    claims.Name,
 		Path:    claims.Path,
 		LinkID:  claims.ID,
-		Expiry:  time.Now().Add(time.Duration(m.SessionTTL)),
+		ID:      newSessionID(),
+		Start:   now,
+		Expiry:  now.Add(time.Duration(m.SessionTTL)),
 	}
 	value, err := m.sessions.codec.seal(s)
 	if err != nil {

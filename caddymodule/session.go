@@ -21,6 +21,8 @@ type session struct {
 	Subject, Email, Name string
 	Path                 string    // the path scope ("" = whole site)
 	LinkID               string    // jti of the link that opened the session
+	ID                   string    // the session's own random id, for sign-out ("" in cookies of version 1)
+	Start                time.Time // when the session was opened (zero in cookies of version 1)
 	Expiry               time.Time // the session's own expiry (sealed inside; Max-Age is not trusted)
 }
 
@@ -45,24 +47,28 @@ const (
 //	nonce   (12 random bytes)
 //	AES-256-GCM ciphertext of the plaintext, then the 16-byte tag
 //
-// The additional data is version || key id || audience. The plaintext is the expiry as a big-endian
-// int64 of Unix seconds followed by Subject, Email, Name, Path and LinkID, each as one length byte
-// and its bytes.
+// The additional data is version || key id || audience. The plaintext is the expiry and the start
+// as big-endian int64s of Unix seconds followed by Subject, Email, Name, Path, LinkID and ID, each as
+// one length byte and its bytes. Cookies of version 1, sealed before sessions had an id and a
+// start, still open until they expire: their plaintext has no start and no ID.
 //
 // The base64url alphabet has no '.', so a cookie value never parses as a link token (a compact JWS
 // is three segments joined by dots), and a link token never opens as a cookie (its dots are not
 // base64url).
 const (
-	sessionVersion     = 1
+	sessionVersion     = 2
+	sessionVersion1    = 1
 	sessionKeyIDSize   = 4
 	sessionNonceSize   = 12
 	sessionHeaderSize  = 1 + sessionKeyIDSize + sessionNonceSize
 	sessionTagSize     = 16
-	sessionFieldCount  = 5
-	sessionMinPlain    = 8 + sessionFieldCount
-	sessionMinRaw      = sessionHeaderSize + sessionMinPlain + sessionTagSize
+	sessionFieldCount  = 6
+	sessionMinPlain    = 8 + 8 + sessionFieldCount
+	sessionMinPlainV1  = 8 + sessionFieldCount - 1
+	sessionMinRaw      = sessionHeaderSize + sessionMinPlainV1 + sessionTagSize
 	sessionKeyLabel    = "magiclink session v1"
 	sessionDerivedSize = 32 + sessionKeyIDSize
+	sessionIDSize      = 12 // random bytes of a session id
 )
 
 var sessionEncoding = base64.RawURLEncoding.Strict()
@@ -71,7 +77,7 @@ var sessionEncoding = base64.RawURLEncoding.Strict()
 type sessionKey struct {
 	id   [sessionKeyIDSize]byte
 	aead cipher.AEAD
-	ad   []byte // version || id || audience
+	ad   [3][]byte // ad[v] is version v || id || audience, for versions 1 and 2
 }
 
 // sessionCodec seals and opens session cookie values. It is safe for concurrent use.
@@ -109,7 +115,9 @@ func newSessionCodec(audience string, secrets ...[]byte) (*sessionCodec, error) 
 				return nil, fmt.Errorf("session secrets %d and %d are the same: remove one", j+1, i+1)
 			}
 		}
-		k.ad = append(append([]byte{sessionVersion}, k.id[:]...), audience...)
+		for _, v := range []byte{sessionVersion1, sessionVersion} {
+			k.ad[v] = append(append([]byte{v}, k.id[:]...), audience...)
+		}
 		c.keys = append(c.keys, k)
 	}
 	return c, nil
@@ -128,9 +136,9 @@ func (c *sessionCodec) seal(s session) (string, error) {
 	if pathscope.Check(s.Path) != nil {
 		return "", errors.New("session path scope is not a valid path prefix: it must be empty or a clean absolute path")
 	}
-	fields := [sessionFieldCount]string{s.Subject, s.Email, s.Name, s.Path, s.LinkID}
-	names := [sessionFieldCount]string{"subject", "email", "name", "path", "link id"}
-	plainLen := 8
+	fields := [sessionFieldCount]string{s.Subject, s.Email, s.Name, s.Path, s.LinkID, s.ID}
+	names := [sessionFieldCount]string{"subject", "email", "name", "path", "link id", "id"}
+	plainLen := 16
 	for i, f := range fields {
 		if len(f) > maxSessionField {
 			return "", fmt.Errorf("session %s is %d bytes: at most %d are allowed", names[i], len(f), maxSessionField)
@@ -147,11 +155,16 @@ func (c *sessionCodec) seal(s session) (string, error) {
 		return "", fmt.Errorf("session nonce: %w", err)
 	}
 	plain := binary.BigEndian.AppendUint64(raw[sessionHeaderSize:], uint64(s.Expiry.Unix()))
+	var start int64
+	if !s.Start.IsZero() {
+		start = s.Start.Unix()
+	}
+	plain = binary.BigEndian.AppendUint64(plain, uint64(start))
 	for _, f := range fields {
 		plain = append(plain, byte(len(f)))
 		plain = append(plain, f...)
 	}
-	raw = k.aead.Seal(raw[:sessionHeaderSize], nonce, plain, k.ad)
+	raw = k.aead.Seal(raw[:sessionHeaderSize], nonce, plain, k.ad[sessionVersion])
 	return sessionEncoding.EncodeToString(raw), nil
 }
 
@@ -163,7 +176,7 @@ func (c *sessionCodec) open(value string, now time.Time) (session, error) {
 		return session{}, errSessionInvalid
 	}
 	raw, err := sessionEncoding.DecodeString(value)
-	if err != nil || len(raw) < sessionMinRaw || raw[0] != sessionVersion {
+	if err != nil || len(raw) < sessionMinRaw || raw[0] != sessionVersion && raw[0] != sessionVersion1 {
 		return session{}, errSessionInvalid
 	}
 	var k *sessionKey
@@ -177,11 +190,11 @@ func (c *sessionCodec) open(value string, now time.Time) (session, error) {
 		return session{}, errSessionInvalid
 	}
 	ciphertext := raw[sessionHeaderSize:]
-	plain, err := k.aead.Open(ciphertext[:0], raw[1+sessionKeyIDSize:sessionHeaderSize], ciphertext, k.ad)
+	plain, err := k.aead.Open(ciphertext[:0], raw[1+sessionKeyIDSize:sessionHeaderSize], ciphertext, k.ad[raw[0]])
 	if err != nil {
 		return session{}, errSessionInvalid
 	}
-	s, ok := decodeSession(plain)
+	s, ok := decodeSession(raw[0], plain)
 	if !ok {
 		return session{}, errSessionInvalid
 	}
@@ -191,15 +204,27 @@ func (c *sessionCodec) open(value string, now time.Time) (session, error) {
 	return s, nil
 }
 
-// decodeSession parses an authenticated plaintext. All strings share one allocation.
-func decodeSession(plain []byte) (session, bool) {
-	if len(plain) < sessionMinPlain {
+// decodeSession parses an authenticated plaintext of the given version. All strings share one
+// allocation.
+func decodeSession(version byte, plain []byte) (session, bool) {
+	minPlain, count := sessionMinPlain, sessionFieldCount
+	if version == sessionVersion1 {
+		minPlain, count = sessionMinPlainV1, sessionFieldCount-1
+	}
+	if len(plain) < minPlain {
 		return session{}, false
 	}
 	s := session{Expiry: time.Unix(int64(binary.BigEndian.Uint64(plain)), 0).UTC()}
-	text := string(plain[8:])
+	plain = plain[8:]
+	if version != sessionVersion1 {
+		if start := int64(binary.BigEndian.Uint64(plain)); start != 0 {
+			s.Start = time.Unix(start, 0).UTC()
+		}
+		plain = plain[8:]
+	}
+	text := string(plain)
 	var fields [sessionFieldCount]string
-	for i := range fields {
+	for i := range count {
 		if len(text) == 0 {
 			return session{}, false
 		}
@@ -212,6 +237,13 @@ func decodeSession(plain []byte) (session, bool) {
 	if len(text) != 0 {
 		return session{}, false
 	}
-	s.Subject, s.Email, s.Name, s.Path, s.LinkID = fields[0], fields[1], fields[2], fields[3], fields[4]
+	s.Subject, s.Email, s.Name, s.Path, s.LinkID, s.ID = fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]
 	return s, true
+}
+
+// newSessionID returns a fresh random session id: 96 bits, base64url.
+func newSessionID() string {
+	var id [sessionIDSize]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
