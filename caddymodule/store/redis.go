@@ -1,0 +1,423 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions says which Redis a RedisStore uses: either URL, or Addresses
+// with MasterName for Sentinel or Cluster for a Redis Cluster.
+type RedisOptions struct {
+	// URL is a redis://, rediss:// (TLS) or unix:// URL, which may carry
+	// the username, password and database. When set, the fields up to TLS
+	// must be left empty.
+	URL string
+
+	// Addresses are host:port pairs: of the one server, of the Sentinels
+	// (with MasterName) or of some Cluster nodes (with Cluster).
+	Addresses  []string
+	MasterName string
+	Cluster    bool
+	Username   string
+	Password   string
+	DB         int
+	// TLS, when set, makes every connection use TLS with this config.
+	TLS *tls.Config
+
+	// KeyPrefix starts every key and the pub/sub channel; default
+	// "magic_link:".
+	KeyPrefix string
+	// Timeout bounds each operation, retries included; default 2s.
+	Timeout time.Duration
+}
+
+// RedisStore is a Store in Redis, shared by every instance that uses the
+// same Redis and key prefix. It connects lazily: OpenRedis never contacts
+// Redis, each operation fails with ErrUnavailable while Redis cannot be
+// reached and works again by itself when it can.
+//
+// Keys, after the prefix: used:<link id> (a string per consumed link),
+// link:<id> (a hash per issued link), revocations (one sorted set scored by
+// Until); revocations are announced on the channel <prefix>revocations with
+// PUBLISH, which a Redis Cluster delivers to subscribers on every node.
+type RedisStore struct {
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+
+	mu     sync.Mutex
+	subs   map[*redisSub]struct{}
+	closed bool
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// OpenRedis returns a RedisStore for opts. It fails only for options that
+// make no sense; it does not contact Redis.
+func OpenRedis(opts RedisOptions) (*RedisStore, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = "magic_link:"
+	}
+	client, err := newRedisClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &RedisStore{client: client, prefix: opts.KeyPrefix, timeout: opts.Timeout}, nil
+}
+
+func newRedisClient(o RedisOptions) (redis.UniversalClient, error) {
+	if o.URL != "" {
+		if len(o.Addresses) > 0 || o.MasterName != "" || o.Cluster || o.Username != "" || o.Password != "" || o.DB != 0 || o.TLS != nil {
+			return nil, errors.New("store: a Redis URL cannot be combined with addresses, master_name, cluster, username, password, db or tls")
+		}
+		opt, err := redis.ParseURL(o.URL)
+		if err != nil {
+			// A url.Error repeats the URL, password included.
+			if ue := (*url.Error)(nil); errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, fmt.Errorf("store: invalid Redis URL: %w", err)
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+		opt.ContextTimeoutEnabled = true
+		return redis.NewClient(opt), nil
+	}
+	switch {
+	case len(o.Addresses) == 0:
+		return nil, errors.New("store: Redis needs a URL or addresses")
+	case o.MasterName != "" && o.Cluster:
+		return nil, errors.New("store: Redis master_name (Sentinel) and cluster exclude each other")
+	case o.MasterName == "" && !o.Cluster && len(o.Addresses) > 1:
+		return nil, errors.New("store: several Redis addresses need master_name (Sentinel) or cluster")
+	case o.Cluster && o.DB != 0:
+		return nil, errors.New("store: a Redis Cluster has only db 0")
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 o.Addresses,
+		MasterName:            o.MasterName,
+		IsClusterMode:         o.Cluster,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             o.TLS,
+		DialTimeout:           o.Timeout,
+		ReadTimeout:           o.Timeout,
+		WriteTimeout:          o.Timeout,
+		ContextTimeoutEnabled: true,
+	}), nil
+}
+
+// Consume implements Store with one SET key value NX PXAT until. The value
+// is random per call, so when the SET finds the key taken a GET tells a
+// first use whose reply was lost and retried by go-redis (the value is ours)
+// from a second use.
+func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := s.prefix + "used:" + linkID
+	value := rand.Text()
+	err := s.client.SetArgs(octx, key, value, redis.SetArgs{Mode: "NX", ExpireAt: until.Truncate(time.Millisecond)}).Err()
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return false, s.fail(ctx, err)
+	}
+	held, err := s.client.Get(octx, key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		// Taken, then expired: whoever took it was not this call.
+		return false, nil
+	case err != nil:
+		return false, s.fail(ctx, err)
+	}
+	return held == value, nil
+}
+
+// wireRevocation is a Revocation as a sorted-set member (without Until, the
+// member's score) and as a pub/sub message (with it).
+type wireRevocation struct {
+	Kind  Kind   `json:"k"`
+	Value string `json:"v"`
+	At    int64  `json:"a"`
+	Until int64  `json:"u,omitempty"`
+}
+
+// Revoke implements Store: it drops the expired revocations, adds r (one
+// transaction), then publishes it.
+func (s *RedisStore) Revoke(ctx context.Context, r Revocation) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	w := wireRevocation{Kind: r.Kind, Value: r.Value, At: ms(r.At)}
+	member, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	w.Until = ms(r.Until)
+	message, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	key := s.prefix + "revocations"
+	_, err = s.client.TxPipelined(octx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(octx, key, "-inf", strconv.FormatInt(ms(time.Now()), 10))
+		p.ZAdd(octx, key, redis.Z{Score: float64(w.Until), Member: member})
+		return nil
+	})
+	if err == nil {
+		err = s.client.Publish(octx, key, message).Err()
+	}
+	return s.fail(ctx, err)
+}
+
+// Revocations implements Store with one ZRANGEBYSCORE.
+func (s *RedisStore) Revocations(ctx context.Context) ([]Revocation, error) {
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	zs, err := s.client.ZRangeByScoreWithScores(octx, s.prefix+"revocations", &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(ms(time.Now()), 10),
+		Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	list := make([]Revocation, 0, len(zs))
+	for _, z := range zs {
+		member, _ := z.Member.(string)
+		var w wireRevocation
+		if err := json.Unmarshal([]byte(member), &w); err != nil {
+			return nil, fmt.Errorf("store: corrupt revocation in Redis: %w", err)
+		}
+		list = append(list, Revocation{Kind: w.Kind, Value: w.Value, At: fromMS(w.At), Until: fromMS(int64(z.Score))})
+	}
+	return list, nil
+}
+
+// redisSub is one subscription of a RedisStore.
+type redisSub struct {
+	ps       *redis.PubSub
+	done     chan struct{} // closed by stop
+	finished chan struct{} // closed when fn will not be called again
+}
+
+// Subscribe implements Store. Events arrive on a goroutine of the store;
+// a Resync comes each time the subscription is (re)established, including
+// the first time, so while Redis is unreachable no event comes at all. A
+// connection that stops answering is noticed by a ping every second.
+func (s *RedisStore) Subscribe(fn func(Event)) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return func() {}
+	}
+	channel := s.prefix + "revocations"
+	sub := &redisSub{
+		ps:       s.client.Subscribe(context.Background()),
+		done:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	if s.subs == nil {
+		s.subs = make(map[*redisSub]struct{})
+	}
+	s.subs[sub] = struct{}{}
+	go func() {
+		defer close(sub.finished)
+		// Subscribe records the channel even when Redis cannot be reached;
+		// the receiving loop then connects and subscribes again.
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		_ = sub.ps.Subscribe(ctx, channel)
+		cancel()
+		ch := sub.ps.ChannelWithSubscriptions(
+			redis.WithChannelSize(1024),
+			redis.WithChannelHealthCheckInterval(time.Second),
+			redis.WithChannelPingTimeout(s.timeout),
+			redis.WithChannelReconnectTimeout(s.timeout),
+		)
+		for {
+			var m any
+			select {
+			case <-sub.done:
+				return
+			case m = <-ch:
+			}
+			select {
+			case <-sub.done:
+				return
+			default:
+			}
+			switch m := m.(type) {
+			case nil:
+				return
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					fn(Event{Resync: true})
+				}
+			case *redis.Message:
+				var w wireRevocation
+				if err := json.Unmarshal([]byte(m.Payload), &w); err != nil {
+					// Not ours to read: reload rather than miss anything.
+					fn(Event{Resync: true})
+					continue
+				}
+				fn(Event{Revocation: Revocation{Kind: w.Kind, Value: w.Value, At: fromMS(w.At), Until: fromMS(w.Until)}})
+			}
+		}
+	}()
+	return func() { s.unsubscribe(sub) }
+}
+
+func (s *RedisStore) unsubscribe(sub *redisSub) {
+	s.mu.Lock()
+	_, ok := s.subs[sub]
+	delete(s.subs, sub)
+	s.mu.Unlock()
+	if ok {
+		close(sub.done)
+		_ = sub.ps.Close()
+	}
+	<-sub.finished
+}
+
+// PutLink implements Store: one transaction replaces the hash and sets its
+// expiry.
+func (s *RedisStore) PutLink(ctx context.Context, l Link) error {
+	if err := l.validate(); err != nil {
+		return err
+	}
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := s.prefix + "link:" + l.ID
+	_, err := s.client.TxPipelined(octx, func(p redis.Pipeliner) error {
+		p.Del(octx, key)
+		p.HSet(octx, key,
+			"u", l.UserID,
+			"s", string(l.Status),
+			"c", ms(l.CreatedAt),
+			"m", ms(l.UpdatedAt),
+			"e", ms(l.ExpiresAt))
+		p.PExpireAt(octx, key, l.ExpiresAt)
+		return nil
+	})
+	return s.fail(ctx, err)
+}
+
+// GetLink implements Store with one HGETALL.
+func (s *RedisStore) GetLink(ctx context.Context, id string) (Link, error) {
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	h, err := s.client.HGetAll(octx, s.prefix+"link:"+id).Result()
+	if err != nil {
+		return Link{}, s.fail(ctx, err)
+	}
+	return parseLink(id, h)
+}
+
+// setLinkStatus is SetLinkStatus in one step: ARGV[1] is the status,
+// ARGV[2] the moment; it answers nil for an unknown link, else the hash.
+// It keeps the rule of Link.transition.
+var setLinkStatus = redis.NewScript(`
+local s = redis.call('HGET', KEYS[1], 's')
+if not s then return nil end
+if s ~= 'revoked' and s ~= ARGV[1] then
+	redis.call('HSET', KEYS[1], 's', ARGV[1], 'm', ARGV[2])
+end
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// SetLinkStatus implements Store with one script.
+func (s *RedisStore) SetLinkStatus(ctx context.Context, id string, st LinkStatus, at time.Time) (Link, error) {
+	if err := checkTarget(st); err != nil {
+		return Link{}, err
+	}
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	flat, err := setLinkStatus.Run(octx, s.client, []string{s.prefix + "link:" + id}, string(st), ms(at)).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return Link{}, ErrNotFound
+	}
+	if err != nil {
+		return Link{}, s.fail(ctx, err)
+	}
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		h[flat[i]] = flat[i+1]
+	}
+	return parseLink(id, h)
+}
+
+func parseLink(id string, h map[string]string) (Link, error) {
+	if len(h) == 0 {
+		return Link{}, ErrNotFound
+	}
+	var t [3]int64
+	for i, f := range []string{"c", "m", "e"} {
+		v, err := strconv.ParseInt(h[f], 10, 64)
+		if err != nil {
+			return Link{}, fmt.Errorf("store: corrupt link record in Redis: %w", err)
+		}
+		t[i] = v
+	}
+	return Link{
+		ID:        id,
+		UserID:    h["u"],
+		Status:    LinkStatus(h["s"]),
+		CreatedAt: fromMS(t[0]),
+		UpdatedAt: fromMS(t[1]),
+		ExpiresAt: fromMS(t[2]),
+	}, nil
+}
+
+// Close implements Store: it ends the subscriptions, then closes the
+// connections.
+func (s *RedisStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	subs := make([]*redisSub, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		s.unsubscribe(sub)
+	}
+	return s.client.Close()
+}
+
+// fail wraps the error of an operation called with ctx: ErrUnavailable for
+// anything that says Redis could not be reached or answer in time, the
+// caller's own cancellation as such, Redis's refusals as plain errors.
+func (s *RedisStore) fail(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("store: %w", ctx.Err())
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&
+		!redis.IsClusterDownError(err) && !redis.IsTryAgainError(err) && !redis.IsMasterDownError(err) &&
+		!redis.IsMaxClientsError(err) && !redis.IsNoReplicasError(err) {
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
