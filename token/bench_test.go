@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/magiclink-dev/magiclink/token"
 )
 
-// The benchmarks compare with benchstat; SPEC §7 targets, on one machine in one run:
-//   Verify/EdDSA ÷ RawEd25519Verify ≤ 1.3, and RawEd25519Verify ÷ Reject/* ≥ 20.
+// The benchmarks compare with benchstat. The targets, on one machine in one run:
+//   Verify/EdDSA ÷ RawEd25519Verify ≤ 1.15 (VerifyPerRawEd25519 measures it pairwise), and
+//   RawEd25519Verify ÷ Reject/* ≥ 20.
 
 func BenchmarkVerify(b *testing.B) {
 	ks := keySet(b)
@@ -44,6 +46,33 @@ func BenchmarkRawEd25519Verify(b *testing.B) {
 	for b.Loop() {
 		ed25519.Verify(pub, input, sig)
 	}
+}
+
+// BenchmarkVerifyPerRawEd25519 alternates Verify/EdDSA and the raw ed25519.Verify under it,
+// one of each per iteration, so that both meet the same load on a shared machine, and reports
+// the ratio of their times as verify/raw.
+func BenchmarkVerifyPerRawEd25519(b *testing.B) {
+	ks := keySet(b)
+	v := newVerifier(b, baseConfig(), ks.eddsa)
+	tok := mint(b, ks.eddsa, claims())
+	dot := strings.LastIndexByte(tok, '.')
+	input := []byte(tok[:dot])
+	_, _, sig := segments(b, tok)
+	pub := ks.eddsa.public().(ed25519.PublicKey)
+	if _, _, err := v.Verify(tok); err != nil || !ed25519.Verify(pub, input, sig) {
+		b.Fatal("the token does not verify")
+	}
+	var verify, raw time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		v.Verify(tok)
+		mid := time.Now()
+		ed25519.Verify(pub, input, sig)
+		verify += mid.Sub(start)
+		raw += time.Since(mid)
+	}
+	b.ReportMetric(float64(verify)/float64(raw), "verify/raw")
 }
 
 func BenchmarkReject(b *testing.B) {

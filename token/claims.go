@@ -170,7 +170,7 @@ func appendJSONString(dst []byte, s string) []byte {
 // parseClaims decodes a claims set. Member names are case-sensitive;
 // duplicates, dates that are not numbers and strings that are not strings
 // are errors. Unknown members are ignored.
-func parseClaims(payload []byte) (*Claims, error) {
+func parseClaims(payload string) (*Claims, error) {
 	c := new(Claims)
 	err := members(payload, func(name, value string) error {
 		var err error

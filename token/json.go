@@ -10,15 +10,14 @@ import (
 	"unicode/utf8"
 )
 
-// members calls fn for each member of the JSON object in raw, in order,
+// members calls fn for each member of the JSON object in data, in order,
 // with the member's raw value. Anything but one valid JSON object is an
 // error, and so are duplicate names (compared after unescaping). Names and
-// values are substrings of one copy of raw.
-func members(raw []byte, fn func(name, value string) error) error {
-	if !json.Valid(raw) {
+// values are substrings of data.
+func members(data string, fn func(name, value string) error) error {
+	if !json.Valid([]byte(data)) {
 		return errors.New("not JSON")
 	}
-	data := string(raw)
 	i := skipSpace(data, 0)
 	if data[i] != '{' {
 		return errors.New("not a JSON object")

@@ -1,16 +1,12 @@
 package token
 
 import (
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Config is what a Verifier checks besides the signature.
@@ -35,7 +31,6 @@ type Verifier struct {
 	keys   []Key
 	byID   map[string]int
 	cfg    Config
-	algs   [][]jose.SignatureAlgorithm // algs[i] allows only keys[i].Algorithm
 	single bool
 }
 
@@ -73,7 +68,6 @@ func NewVerifier(keys []Key, cfg Config) (*Verifier, error) {
 			return nil, errors.New("key id " + k.ID + " is used twice; key ids must be unique")
 		}
 		v.byID[k.ID] = i
-		v.algs = append(v.algs, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(k.Algorithm)})
 	}
 	return v, nil
 }
@@ -87,21 +81,7 @@ func NewVerifier(keys []Key, cfg Config) (*Verifier, error) {
 // header before any signature work.
 func (v *Verifier) Verify(token string) (Header, *Claims, error) {
 	var h Header
-	if len(token) > MaxLength {
-		return h, nil, reject(ErrMalformed, "longer than 4096 bytes")
-	}
-	dot1, dot2, ok := splitCompact(token)
-	if !ok {
-		return h, nil, reject(ErrMalformed, "not a compact JWS of base64url segments")
-	}
-	key, err := v.checkHeader(token[:dot1], &h)
-	if err != nil {
-		return h, nil, err
-	}
-	if dot2 == len(token)-1 {
-		return h, nil, reject(ErrBadSignature, "empty signature")
-	}
-	payload, err := v.verifySignature(token, dot2, key)
+	payload, err := v.verifyJWS(token, &h, true)
 	if err != nil {
 		return h, nil, err
 	}
@@ -115,34 +95,77 @@ func (v *Verifier) Verify(token string) (Header, *Claims, error) {
 	return h, c, nil
 }
 
-// verifySignature checks the signature of a compact token, whose second dot
-// is at dot2, with v.keys[key], and returns the payload.
-func (v *Verifier) verifySignature(token string, dot2, key int) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(token, v.algs[key])
+// verifyJWS is Verify up to the claims: it pre-checks a compact token,
+// decodes its header into h, checks typ when requireType is set, picks the
+// key, verifies the signature and returns the payload. Only the tests of
+// Project Wycheproof's vectors, which carry no typ, leave requireType unset.
+func (v *Verifier) verifyJWS(token string, h *Header, requireType bool) (string, error) {
+	dot1, dot2, err := precheck(token)
 	if err != nil {
-		return nil, reject(ErrMalformed, "unparsable JWS")
+		return "", err
+	}
+	seen, err := decodeHeader(token[:dot1], h)
+	if err != nil {
+		return "", err
+	}
+	if requireType && (!seen.typ || !isLinkType(h.Type)) {
+		return "", reject(ErrWrongType, `typ must be "`+Type+`"`)
+	}
+	key, err := v.keyFor(h, seen)
+	if err != nil {
+		return "", err
+	}
+	return v.verifySigned(token, dot1, dot2, key)
+}
+
+// precheck checks the length and the characters of a compact token and
+// returns the positions of its two dots.
+func precheck(token string) (dot1, dot2 int, err error) {
+	if len(token) > MaxLength {
+		return 0, 0, reject(ErrMalformed, "longer than 4096 bytes")
+	}
+	dot1, dot2, ok := splitCompact(token)
+	if !ok {
+		return 0, 0, reject(ErrMalformed, "not a compact JWS of base64url segments")
+	}
+	return dot1, dot2, nil
+}
+
+// verifySigned checks the signature of a pre-checked compact token, whose
+// dots are at dot1 and dot2, with v.keys[key], and only then decodes and
+// returns the payload.
+func (v *Verifier) verifySigned(token string, dot1, dot2, key int) (string, error) {
+	if dot2 == len(token)-1 {
+		return "", reject(ErrBadSignature, "empty signature")
+	}
+	// 512 bytes hold a signature of every algorithm up to RSA-4096.
+	var buf [512]byte
+	sig, err := base64.RawURLEncoding.AppendDecode(buf[:0], []byte(token[dot2+1:]))
+	if err != nil {
+		return "", reject(ErrMalformed, "signature is not base64url")
 	}
 	k := &v.keys[key]
-	payload, err := jws.Verify(k.material)
-	if err != nil {
-		return nil, reject(ErrBadSignature, "signature does not verify")
+	if !verifySignature(k.Algorithm, k.material, token[:dot2], sig) {
+		return "", reject(ErrBadSignature, "signature does not verify")
 	}
-	if k.Algorithm == PS256 && !strictPSS(k.material.(*rsa.PublicKey), token[:dot2], token[dot2+1:]) {
-		return nil, reject(ErrBadSignature, "PSS salt is not 32 bytes")
+	payload, ok := decodeSegment(token[dot1+1 : dot2])
+	if !ok {
+		return "", reject(ErrMalformed, "payload is not base64url")
 	}
 	return payload, nil
 }
 
-// strictPSS reports whether sig is an RSASSA-PSS signature of input with a
-// salt as long as the SHA-256 hash, as RFC 7518 §3.5 requires; go-jose
-// accepts any salt length.
-func strictPSS(pub *rsa.PublicKey, input, sig string) bool {
-	raw, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	digest := sha256.Sum256([]byte(input))
-	return rsa.VerifyPSS(pub, crypto.SHA256, digest[:], raw, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+// scratchPool holds buffers of MaxLength bytes, for the decoded segments and
+// the signing input of a token, so that verifying one allocates little more
+// than what it returns.
+var scratchPool = sync.Pool{New: func() any { return new([MaxLength]byte) }}
+
+// decodeSegment decodes a base64url segment of a token.
+func decodeSegment(segment string) (string, bool) {
+	buf := scratchPool.Get().(*[MaxLength]byte)
+	defer scratchPool.Put(buf)
+	raw, err := base64.RawURLEncoding.AppendDecode(buf[:0], []byte(segment))
+	return string(raw), err == nil
 }
 
 // splitCompact checks that token is three non-empty-headed base64url
@@ -188,26 +211,31 @@ func canonical(seg string) bool {
 
 const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-// checkHeader decodes and checks the protected header and returns the index
-// of the key that must verify the token.
-func (v *Verifier) checkHeader(segment string, h *Header) (int, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(segment)
-	if err != nil {
-		return 0, reject(ErrMalformed, "header is not base64url")
+// headerMembers tells which of the members a Verifier reads a protected
+// header has.
+type headerMembers struct{ alg, kid, typ bool }
+
+// decodeHeader decodes the protected header segment into h. A header with
+// "crit" or "b64", or that is not one JSON object without duplicate
+// members, is malformed; then h is left empty.
+func decodeHeader(segment string, h *Header) (headerMembers, error) {
+	var seen headerMembers
+	raw, ok := decodeSegment(segment)
+	if !ok {
+		return seen, reject(ErrMalformed, "header is not base64url")
 	}
-	var hasAlg, hasKid, hasTyp bool
-	err = members(raw, func(name, value string) error {
+	err := members(raw, func(name, value string) error {
 		var err error
 		switch name {
 		case "alg":
 			h.Algorithm, err = stringValue(value, name)
-			hasAlg = true
+			seen.alg = true
 		case "kid":
 			h.KeyID, err = stringValue(value, name)
-			hasKid = true
+			seen.kid = true
 		case "typ":
 			h.Type, err = stringValue(value, name)
-			hasTyp = true
+			seen.typ = true
 		case "crit", "b64":
 			err = errors.New(`"` + name + `" header is not supported`)
 		}
@@ -215,16 +243,20 @@ func (v *Verifier) checkHeader(segment string, h *Header) (int, error) {
 	})
 	if err != nil {
 		*h = Header{}
-		return 0, reject(ErrMalformed, "header: "+err.Error())
+		return seen, reject(ErrMalformed, "header: "+err.Error())
 	}
-	if !hasTyp || !isLinkType(h.Type) {
-		return 0, reject(ErrWrongType, `typ must be "`+Type+`"`)
-	}
-	if !hasAlg {
+	return seen, nil
+}
+
+// keyFor returns the index of the key that must verify a token with header
+// h: the one its kid names, or the only one, and only when the header's alg
+// is that key's algorithm.
+func (v *Verifier) keyFor(h *Header, seen headerMembers) (int, error) {
+	if !seen.alg {
 		return 0, reject(ErrMalformed, "header has no alg")
 	}
 	i, found := 0, v.single
-	if hasKid {
+	if seen.kid {
 		i, found = v.byID[h.KeyID]
 	} else if !v.single {
 		return 0, reject(ErrUnknownKey, "no kid, and more than one key is configured")
