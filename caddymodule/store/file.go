@@ -30,8 +30,13 @@ type FileOptions struct {
 // FileStore is a Store in a bbolt file, for a single process: bbolt locks
 // the file, so a second process cannot open it. Subscribers hear only of
 // revocations made through this FileStore, from the goroutine calling Revoke.
+//
+// Writes are committed to disk before they return. Concurrent writes share
+// a commit: one that arrives while the file is idle is committed at once,
+// those that arrive during a commit go together in the next one.
 type FileStore struct {
 	db   *bolt.DB
+	w    writer
 	hub  hub
 	stop chan struct{}
 	done chan struct{}
@@ -95,13 +100,12 @@ func OpenFile(path string, opts FileOptions) (*FileStore, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &FileStore{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &FileStore{db: db, w: writer{db: db}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.sweepEvery(opts.SweepInterval, opts.SweepError)
 	return s, nil
 }
 
-// Consume implements Store. Concurrent calls share one transaction (bbolt's
-// Batch), so that many consumptions cost one write to disk.
+// Consume implements Store.
 func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -109,7 +113,7 @@ func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time)
 	now := ms(time.Now())
 	key := []byte(linkID)
 	var first bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		if _, ok := get(tx, tagUsed, key, now); ok {
 			first = false
 			return nil
@@ -132,7 +136,7 @@ func (s *FileStore) Revoke(ctx context.Context, r Revocation) error {
 		return err
 	}
 	r.At, r.Until = fromMS(ms(r.At)), fromMS(ms(r.Until))
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		return put(tx, tagRevocations, revocationKey(r), ms(r.Until), nil)
 	})
 	if err != nil {
@@ -192,7 +196,7 @@ func (s *FileStore) PutLink(ctx context.Context, l Link) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		return putLink(tx, l)
 	})
 	return fileError(err)
@@ -224,8 +228,14 @@ func (s *FileStore) SetLinkStatus(ctx context.Context, id string, st LinkStatus,
 		return Link{}, err
 	}
 	var l Link
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	var found bool
+	err := s.w.update(func(tx *bolt.Tx) error {
 		cur, err := getLink(tx, id, ms(time.Now()))
+		// Not found is an answer, not a failure of the shared commit.
+		found = !errors.Is(err, ErrNotFound)
+		if !found {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -238,6 +248,9 @@ func (s *FileStore) SetLinkStatus(ctx context.Context, id string, st LinkStatus,
 	})
 	if err != nil {
 		return Link{}, fileError(err)
+	}
+	if !found {
+		return Link{}, ErrNotFound
 	}
 	return l, nil
 }
@@ -417,6 +430,75 @@ func fileError(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return fmt.Errorf("store: %w", err)
+}
+
+// writer groups the writes of concurrent callers into shared commits,
+// without waiting for company as bbolt's Batch does: a write that finds the
+// writer idle starts a commit at once.
+type writer struct {
+	db    *bolt.DB
+	mu    sync.Mutex
+	queue []write
+	busy  bool
+}
+
+type write struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// update runs fn in a read-write transaction, possibly shared with other
+// callers, and returns once that transaction is committed. fn may run more
+// than once and must set all its results on each run.
+func (w *writer) update(fn func(*bolt.Tx) error) error {
+	c := write{fn: fn, done: make(chan error, 1)}
+	w.mu.Lock()
+	w.queue = append(w.queue, c)
+	if !w.busy {
+		w.busy = true
+		go w.drain()
+	}
+	w.mu.Unlock()
+	return <-c.done
+}
+
+// drain commits the queued writes, a batch at a time, until none is left.
+func (w *writer) drain() {
+	w.mu.Lock()
+	for len(w.queue) > 0 {
+		batch := w.queue
+		w.queue = nil
+		w.mu.Unlock()
+		w.commit(batch)
+		w.mu.Lock()
+	}
+	w.busy = false
+	w.mu.Unlock()
+}
+
+// commit runs batch in one transaction. When one of them fails, the
+// transaction is rolled back and each runs again in a transaction of its
+// own, so that it fails alone.
+func (w *writer) commit(batch []write) {
+	failed := -1
+	err := w.db.Update(func(tx *bolt.Tx) error {
+		for i, c := range batch {
+			if err := c.fn(tx); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && failed >= 0 && len(batch) > 1 {
+		for _, c := range batch {
+			c.done <- w.db.Update(c.fn)
+		}
+		return
+	}
+	for _, c := range batch {
+		c.done <- err
+	}
 }
 
 // hub delivers events to the subscribers of a FileStore.
