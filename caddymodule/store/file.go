@@ -503,8 +503,9 @@ func (w *writer) commit(batch []write) {
 
 // hub delivers events to the subscribers of a FileStore.
 type hub struct {
-	mu   sync.Mutex
-	subs map[*subscriber]struct{}
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	closed bool
 }
 
 type subscriber struct {
@@ -518,6 +519,10 @@ func (h *hub) subscribe(fn func(Event)) (stop func()) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return func() {}
+	}
 	if h.subs == nil {
 		h.subs = make(map[*subscriber]struct{})
 	}
@@ -551,7 +556,7 @@ func (h *hub) publish(ev Event) {
 func (h *hub) close() {
 	h.mu.Lock()
 	subs := h.subs
-	h.subs = nil
+	h.subs, h.closed = nil, true
 	h.mu.Unlock()
 	for sub := range subs {
 		sub.end()

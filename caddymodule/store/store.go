@@ -57,12 +57,13 @@ type Store interface {
 
 	// Subscribe calls fn for every revocation recorded from now on, this
 	// process's own included, and with Event.Resync whenever revocations may
-	// have been missed (the first event is always a Resync; a Redis store
-	// sends another after each reconnection): the caller then reloads the
-	// whole list with Revocations. fn is called from one goroutine of the
-	// store at a time and must not call Revoke or stop. stop ends the
-	// subscription and returns once fn is no longer running; Close ends it
-	// too.
+	// have been missed: the caller then reloads the whole list with
+	// Revocations. The first event is always a Resync; a Redis store sends
+	// another after each reconnection. A caller that also wants a periodic
+	// resync runs its own timer. Calls of fn never overlap, and fn must not
+	// call Revoke, stop or Close. stop ends the subscription and returns
+	// once fn is no longer running; Close ends it too, and after Close
+	// Subscribe delivers nothing.
 	Subscribe(fn func(Event)) (stop func())
 
 	// PutLink records the status of an issued link until l.ExpiresAt,

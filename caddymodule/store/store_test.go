@@ -287,6 +287,14 @@ func TestClosed(t *testing.T) {
 			if _, err := s.Revocations(ctx); !errors.Is(err, ErrUnavailable) {
 				t.Errorf("Revocations after Close error = %v; want ErrUnavailable", err)
 			}
+			called := make(chan Event, 1)
+			stop := s.Subscribe(func(ev Event) { called <- ev })
+			defer stop()
+			select {
+			case ev := <-called:
+				t.Errorf("Subscribe after Close delivered %+v; want nothing", ev)
+			case <-time.After(200 * time.Millisecond):
+			}
 		})
 	}
 }

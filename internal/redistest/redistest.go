@@ -1,6 +1,7 @@
 // Package redistest starts real redis-server processes for tests, so that
-// the tests of the store and of the Caddy module share one way of doing it.
-// It is meant for _test.go files only.
+// the tests of caddymodule/store and the Caddy module's integration tests
+// share one way of doing it (a _test.go file cannot be imported from another
+// package; an internal package can). Import it from _test.go files only.
 //
 // Each server listens on a free loopback port and a unix socket in its own
 // temporary directory, keeps nothing on disk (no RDB snapshots, no AOF) and
