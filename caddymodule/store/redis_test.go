@@ -363,3 +363,25 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("SetLinkStatus in the cluster = %+v, %v", got, err)
 	}
 }
+
+func TestRedisSentinel(t *testing.T) {
+	master := startRedis(t)
+	sentinel := redistest.StartSentinel(t, master, "gateway")
+	s, err := OpenRedis(RedisOptions{Addresses: []string{sentinel.Addr}, MasterName: "gateway", DB: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, want := range []bool{true, false} {
+		if first, err := s.Consume(context.Background(), "via-sentinel", time.Now().Add(time.Hour)); err != nil || first != want {
+			t.Fatalf("Consume through Sentinel = %v, %v; want %v", first, err, want)
+		}
+	}
+	info, err := master.Do("INFO", "keyspace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info, "db1:keys=1,") {
+		t.Fatalf("the master's db 1 does not hold the record: %q", info)
+	}
+}
