@@ -107,6 +107,9 @@ func OpenFile(path string, opts FileOptions) (*FileStore, error) {
 
 // Consume implements Store.
 func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
+	if err := checkUntil(until); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -296,7 +299,7 @@ func (s *FileStore) sweep(now time.Time) (int, error) {
 			var expired [][]byte
 			c := idx.Cursor()
 			for k, _ := c.First(); k != nil && len(expired) < sweepBatch; k, _ = c.Next() {
-				if int64(binary.BigEndian.Uint64(k)) > limit {
+				if len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) > limit {
 					break
 				}
 				expired = append(expired, bytes.Clone(k))
@@ -306,7 +309,7 @@ func (s *FileStore) sweep(now time.Time) (int, error) {
 					return err
 				}
 				if len(k) < 9 || int(k[8]) >= len(bucketNames) {
-					continue
+					continue // not an index entry this package wrote
 				}
 				b := tx.Bucket(bucketNames[k[8]])
 				key := k[9:]

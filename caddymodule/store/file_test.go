@@ -146,7 +146,7 @@ func TestFileSweep(t *testing.T) {
 	mustConsume("long", later)
 	// Expired records read as absent before any sweep: the id is consumed
 	// anew, and its index entry moves with it.
-	mustConsume("renewed", now.Add(50*time.Millisecond))
+	mustConsume("renewed", time.Now().Add(50*time.Millisecond))
 	time.Sleep(100 * time.Millisecond)
 	mustConsume("renewed", later)
 	for _, r := range []Revocation{

@@ -96,6 +96,9 @@ func TestConsume(t *testing.T) {
 			if first, err := s.Consume(ctx, "short", until); err != nil || !first {
 				t.Fatalf("Consume after the record expired = %v, %v; want true", first, err)
 			}
+			if first, err := s.Consume(ctx, "past", time.Now().Add(-time.Second)); err == nil || first || errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Consume until a past moment = %v, %v; want a plain error", first, err)
+			}
 		})
 	}
 }
