@@ -54,7 +54,8 @@ func TestOpenRedisURLErrorHidesPassword(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
+// closedPort returns a loopback address nothing listens on: connecting is
+// refused at once.
 func closedPort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,40 +67,81 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-func TestRedisUnreachableAtOpen(t *testing.T) {
-	addr := closedPort(t)
-	start := time.Now()
-	s, err := OpenRedis(RedisOptions{Addresses: []string{addr}, Timeout: 300 * time.Millisecond})
+// silentPort returns a loopback address that accepts connections and never
+// answers, as a hung server would.
+func silentPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("OpenRedis with Redis down = %v; want success (connect lazily)", err)
+		t.Fatal(err)
 	}
-	defer s.Close()
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("OpenRedis took %v with Redis down; want no waiting", d)
-	}
-	ops := []struct {
-		name string
-		do   func(ctx context.Context) error
-	}{
-		{"Consume", func(ctx context.Context) error {
-			_, err := s.Consume(ctx, "x", time.Now().Add(time.Hour))
-			return err
-		}},
-		{"Revoke", func(ctx context.Context) error {
-			return s.Revoke(ctx, Revocation{Kind: KindLink, Value: "x", At: time.Now(), Until: time.Now().Add(time.Hour)})
-		}},
-		{"Revocations", func(ctx context.Context) error { _, err := s.Revocations(ctx); return err }},
-		{"GetLink", func(ctx context.Context) error { _, err := s.GetLink(ctx, "x"); return err }},
-	}
-	for _, op := range ops {
-		t.Run(op.name, func(t *testing.T) {
-			start := time.Now()
-			err := op.do(context.Background())
-			if !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("%s with Redis down error = %v; want ErrUnavailable", op.name, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
 			}
-			if d := time.Since(start); d > 300*time.Millisecond+500*time.Millisecond {
-				t.Errorf("%s took %v; want about the 300ms timeout at most", op.name, d)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, down := range []struct {
+		name string
+		addr func(t *testing.T) string
+	}{{"refused", closedPort}, {"silent", silentPort}} {
+		t.Run(down.name, func(t *testing.T) {
+			start := time.Now()
+			s, err := OpenRedis(RedisOptions{Addresses: []string{down.addr(t)}, Timeout: timeout})
+			if err != nil {
+				t.Fatalf("OpenRedis with Redis down = %v; want success (connect lazily)", err)
+			}
+			defer s.Close()
+			if d := time.Since(start); d >= timeout {
+				t.Errorf("OpenRedis took %v with Redis down; want no waiting", d)
+			}
+			ops := []struct {
+				name string
+				do   func(ctx context.Context) error
+			}{
+				{"Consume", func(ctx context.Context) error {
+					_, err := s.Consume(ctx, "x", time.Now().Add(time.Hour))
+					return err
+				}},
+				{"Revoke", func(ctx context.Context) error {
+					return s.Revoke(ctx, Revocation{Kind: KindLink, Value: "x", At: time.Now(), Until: time.Now().Add(time.Hour)})
+				}},
+				{"Revocations", func(ctx context.Context) error { _, err := s.Revocations(ctx); return err }},
+				{"GetLink", func(ctx context.Context) error { _, err := s.GetLink(ctx, "x"); return err }},
+				{"SetLinkStatus", func(ctx context.Context) error {
+					_, err := s.SetLinkStatus(ctx, "x", StatusAccepted, time.Now())
+					return err
+				}},
+			}
+			for _, op := range ops {
+				start := time.Now()
+				err := op.do(context.Background())
+				if !errors.Is(err, ErrUnavailable) {
+					t.Errorf("%s with Redis down error = %v; want ErrUnavailable", op.name, err)
+				}
+				if d := time.Since(start); d > timeout+500*time.Millisecond {
+					t.Errorf("%s took %v; want about the %v timeout at most", op.name, d, timeout)
+				}
 			}
 		})
 	}
