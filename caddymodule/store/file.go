@@ -30,8 +30,13 @@ type FileOptions struct {
 // FileStore is a Store in a bbolt file, for a single process: bbolt locks
 // the file, so a second process cannot open it. Subscribers hear only of
 // revocations made through this FileStore, from the goroutine calling Revoke.
+//
+// Writes are committed to disk before they return. Concurrent writes share
+// a commit: one that arrives while the file is idle is committed at once,
+// those that arrive during a commit go together in the next one.
 type FileStore struct {
 	db   *bolt.DB
+	w    writer
 	hub  hub
 	stop chan struct{}
 	done chan struct{}
@@ -95,21 +100,23 @@ func OpenFile(path string, opts FileOptions) (*FileStore, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &FileStore{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &FileStore{db: db, w: writer{db: db}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.sweepEvery(opts.SweepInterval, opts.SweepError)
 	return s, nil
 }
 
-// Consume implements Store. Concurrent calls share one transaction (bbolt's
-// Batch), so that many consumptions cost one write to disk.
+// Consume implements Store.
 func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
+	if err := checkUntil(until); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	now := ms(time.Now())
 	key := []byte(linkID)
 	var first bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		if _, ok := get(tx, tagUsed, key, now); ok {
 			first = false
 			return nil
@@ -132,7 +139,7 @@ func (s *FileStore) Revoke(ctx context.Context, r Revocation) error {
 		return err
 	}
 	r.At, r.Until = fromMS(ms(r.At)), fromMS(ms(r.Until))
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		return put(tx, tagRevocations, revocationKey(r), ms(r.Until), nil)
 	})
 	if err != nil {
@@ -192,7 +199,7 @@ func (s *FileStore) PutLink(ctx context.Context, l Link) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.w.update(func(tx *bolt.Tx) error {
 		return putLink(tx, l)
 	})
 	return fileError(err)
@@ -224,8 +231,14 @@ func (s *FileStore) SetLinkStatus(ctx context.Context, id string, st LinkStatus,
 		return Link{}, err
 	}
 	var l Link
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	var found bool
+	err := s.w.update(func(tx *bolt.Tx) error {
 		cur, err := getLink(tx, id, ms(time.Now()))
+		// Not found is an answer, not a failure of the shared commit.
+		found = !errors.Is(err, ErrNotFound)
+		if !found {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -238,6 +251,9 @@ func (s *FileStore) SetLinkStatus(ctx context.Context, id string, st LinkStatus,
 	})
 	if err != nil {
 		return Link{}, fileError(err)
+	}
+	if !found {
+		return Link{}, ErrNotFound
 	}
 	return l, nil
 }
@@ -283,7 +299,7 @@ func (s *FileStore) sweep(now time.Time) (int, error) {
 			var expired [][]byte
 			c := idx.Cursor()
 			for k, _ := c.First(); k != nil && len(expired) < sweepBatch; k, _ = c.Next() {
-				if int64(binary.BigEndian.Uint64(k)) > limit {
+				if len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) > limit {
 					break
 				}
 				expired = append(expired, bytes.Clone(k))
@@ -293,7 +309,7 @@ func (s *FileStore) sweep(now time.Time) (int, error) {
 					return err
 				}
 				if len(k) < 9 || int(k[8]) >= len(bucketNames) {
-					continue
+					continue // not an index entry this package wrote
 				}
 				b := tx.Bucket(bucketNames[k[8]])
 				key := k[9:]
@@ -419,10 +435,80 @@ func fileError(err error) error {
 	return fmt.Errorf("store: %w", err)
 }
 
+// writer groups the writes of concurrent callers into shared commits,
+// without waiting for company as bbolt's Batch does: a write that finds the
+// writer idle starts a commit at once.
+type writer struct {
+	db    *bolt.DB
+	mu    sync.Mutex
+	queue []write
+	busy  bool
+}
+
+type write struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// update runs fn in a read-write transaction, possibly shared with other
+// callers, and returns once that transaction is committed. fn may run more
+// than once and must set all its results on each run.
+func (w *writer) update(fn func(*bolt.Tx) error) error {
+	c := write{fn: fn, done: make(chan error, 1)}
+	w.mu.Lock()
+	w.queue = append(w.queue, c)
+	if !w.busy {
+		w.busy = true
+		go w.drain()
+	}
+	w.mu.Unlock()
+	return <-c.done
+}
+
+// drain commits the queued writes, a batch at a time, until none is left.
+func (w *writer) drain() {
+	w.mu.Lock()
+	for len(w.queue) > 0 {
+		batch := w.queue
+		w.queue = nil
+		w.mu.Unlock()
+		w.commit(batch)
+		w.mu.Lock()
+	}
+	w.busy = false
+	w.mu.Unlock()
+}
+
+// commit runs batch in one transaction. When one of them fails, the
+// transaction is rolled back and each runs again in a transaction of its
+// own, so that it fails alone.
+func (w *writer) commit(batch []write) {
+	failed := -1
+	err := w.db.Update(func(tx *bolt.Tx) error {
+		for i, c := range batch {
+			if err := c.fn(tx); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && failed >= 0 && len(batch) > 1 {
+		for _, c := range batch {
+			c.done <- w.db.Update(c.fn)
+		}
+		return
+	}
+	for _, c := range batch {
+		c.done <- err
+	}
+}
+
 // hub delivers events to the subscribers of a FileStore.
 type hub struct {
-	mu   sync.Mutex
-	subs map[*subscriber]struct{}
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	closed bool
 }
 
 type subscriber struct {
@@ -436,6 +522,10 @@ func (h *hub) subscribe(fn func(Event)) (stop func()) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return func() {}
+	}
 	if h.subs == nil {
 		h.subs = make(map[*subscriber]struct{})
 	}
@@ -469,7 +559,7 @@ func (h *hub) publish(ev Event) {
 func (h *hub) close() {
 	h.mu.Lock()
 	subs := h.subs
-	h.subs = nil
+	h.subs, h.closed = nil, true
 	h.mu.Unlock()
 	for sub := range subs {
 		sub.end()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,7 +146,7 @@ func TestFileSweep(t *testing.T) {
 	mustConsume("long", later)
 	// Expired records read as absent before any sweep: the id is consumed
 	// anew, and its index entry moves with it.
-	mustConsume("renewed", now.Add(50*time.Millisecond))
+	mustConsume("renewed", time.Now().Add(50*time.Millisecond))
 	time.Sleep(100 * time.Millisecond)
 	mustConsume("renewed", later)
 	for _, r := range []Revocation{
@@ -228,4 +229,29 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+func TestFileFailingWriteFailsAlone(t *testing.T) {
+	s := openTestFile(t)
+	tooLong := strings.Repeat("x", bolt.MaxKeySize+1)
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, 20)
+		firsts := make([]bool, 20)
+		for i := range 20 {
+			id := fmt.Sprintf("r%d-%d", round, i)
+			if i == 7 {
+				id = tooLong
+			}
+			wg.Go(func() {
+				firsts[i], errs[i] = s.Consume(context.Background(), id, time.Now().Add(time.Hour))
+			})
+		}
+		wg.Wait()
+		for i := range 20 {
+			if wantErr := i == 7; (errs[i] != nil) != wantErr || (errs[i] == nil && !firsts[i]) {
+				t.Fatalf("round %d, call %d: Consume = %v, %v; only call 7 (key too long) should fail", round, i, firsts[i], errs[i])
+			}
+		}
+	}
 }

@@ -120,11 +120,15 @@ func newRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	}), nil
 }
 
-// Consume implements Store with one SET key value NX PXAT until. The value
+// Consume implements Store with one SET key value NX EXAT until (PXAT when
+// until has milliseconds). The value
 // is random per call, so when the SET finds the key taken a GET tells a
 // first use whose reply was lost and retried by go-redis (the value is ours)
 // from a second use.
 func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
+	if err := checkUntil(until); err != nil {
+		return false, err
+	}
 	octx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	key := s.prefix + "used:" + linkID

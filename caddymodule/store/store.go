@@ -42,8 +42,8 @@ type Store interface {
 	// among all the processes sharing the store, until the record expires at
 	// until (the link's expiry plus leeway). first is never true unless the
 	// use is recorded, and a retry inside the store never turns a first use
-	// into a repeated one. On error nothing is known: the caller must not
-	// open a session.
+	// into a repeated one. until must be in the future. On error nothing is
+	// known: the caller must not open a session.
 	Consume(ctx context.Context, linkID string, until time.Time) (first bool, err error)
 
 	// Revoke records r until r.Until and announces it to the subscribers of
@@ -57,12 +57,13 @@ type Store interface {
 
 	// Subscribe calls fn for every revocation recorded from now on, this
 	// process's own included, and with Event.Resync whenever revocations may
-	// have been missed (the first event is always a Resync; a Redis store
-	// sends another after each reconnection): the caller then reloads the
-	// whole list with Revocations. fn is called from one goroutine of the
-	// store at a time and must not call Revoke or stop. stop ends the
-	// subscription and returns once fn is no longer running; Close ends it
-	// too.
+	// have been missed: the caller then reloads the whole list with
+	// Revocations. The first event is always a Resync; a Redis store sends
+	// another after each reconnection. A caller that also wants a periodic
+	// resync runs its own timer. Calls of fn never overlap, and fn must not
+	// call Revoke, stop or Close. stop ends the subscription and returns
+	// once fn is no longer running; Close ends it too, and after Close
+	// Subscribe delivers nothing.
 	Subscribe(fn func(Event)) (stop func())
 
 	// PutLink records the status of an issued link until l.ExpiresAt,
@@ -174,6 +175,15 @@ func (l Link) transition(s LinkStatus, at time.Time) (Link, bool) {
 	l.Status = s
 	l.UpdatedAt = at
 	return l, true
+}
+
+// checkUntil reports an error for a consumption that would expire at once
+// and so could not be recorded.
+func checkUntil(until time.Time) error {
+	if !until.After(time.Now()) {
+		return errors.New("store: a link cannot be consumed until a moment already past")
+	}
+	return nil
 }
 
 // checkTarget reports an error for a status SetLinkStatus cannot move to.

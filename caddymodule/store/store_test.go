@@ -96,6 +96,9 @@ func TestConsume(t *testing.T) {
 			if first, err := s.Consume(ctx, "short", until); err != nil || !first {
 				t.Fatalf("Consume after the record expired = %v, %v; want true", first, err)
 			}
+			if first, err := s.Consume(ctx, "past", time.Now().Add(-time.Second)); err == nil || first || errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Consume until a past moment = %v, %v; want a plain error", first, err)
+			}
 		})
 	}
 }
@@ -286,6 +289,14 @@ func TestClosed(t *testing.T) {
 			}
 			if _, err := s.Revocations(ctx); !errors.Is(err, ErrUnavailable) {
 				t.Errorf("Revocations after Close error = %v; want ErrUnavailable", err)
+			}
+			called := make(chan Event, 1)
+			stop := s.Subscribe(func(ev Event) { called <- ev })
+			defer stop()
+			select {
+			case ev := <-called:
+				t.Errorf("Subscribe after Close delivered %+v; want nothing", ev)
+			case <-time.After(200 * time.Millisecond):
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 // Package redistest starts real redis-server processes for tests, so that
-// the tests of the store and of the Caddy module share one way of doing it.
-// It is meant for _test.go files only.
+// the tests of caddymodule/store and the Caddy module's integration tests
+// share one way of doing it (a _test.go file cannot be imported from another
+// package; an internal package can). Import it from _test.go files only.
 //
 // Each server listens on a free loopback port and a unix socket in its own
 // temporary directory, keeps nothing on disk (no RDB snapshots, no AOF) and
@@ -55,7 +56,18 @@ func Require(t testing.TB) {
 // Start starts a standalone redis-server and waits until it answers.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t)
+	return start(t, "")
+}
+
+// StartSentinel starts a Redis Sentinel that monitors master under name
+// (quorum 1) and waits until it answers.
+func StartSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	host, port, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, fmt.Sprintf("sentinel monitor %s %s %s 1\n", name, host, port), "--sentinel")
 }
 
 // StartCluster starts n redis-server processes in cluster mode, joins them
@@ -66,7 +78,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 	nodes := make([]*Server, n)
 	args := []string{"--cluster", "create"}
 	for i := range nodes {
-		nodes[i] = start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		nodes[i] = start(t, "", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 		args = append(args, nodes[i].Addr)
 	}
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -152,12 +164,22 @@ func (s *Server) Do(args ...string) (string, error) {
 	return line[1:], nil
 }
 
-func start(t testing.TB, extra ...string) *Server {
+// start starts a server with the given config file contents (none when
+// empty) and extra arguments.
+func start(t testing.TB, conf string, extra ...string) *Server {
 	t.Helper()
 	Require(t)
 	dir, err := os.MkdirTemp("", "redis")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var first []string
+	if conf != "" {
+		path := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		first = []string{path}
 	}
 	s := &Server{t: t, dir: dir, Socket: filepath.Join(dir, "redis.sock")}
 	t.Cleanup(func() {
@@ -167,7 +189,7 @@ func start(t testing.TB, extra ...string) *Server {
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.args = append([]string{
+		s.args = append(append(first,
 			"--port", strconv.Itoa(port),
 			"--bind", "127.0.0.1",
 			"--unixsocket", s.Socket,
@@ -175,7 +197,7 @@ func start(t testing.TB, extra ...string) *Server {
 			"--save", "",
 			"--appendonly", "no",
 			"--logfile", filepath.Join(dir, "redis.log"),
-		}, extra...)
+		), extra...)
 		err := s.run()
 		if err == nil {
 			return s

@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchmarkConsume consumes distinct ids from parallel goroutines: each is
+// the first use of a link, the path of every one-time redemption.
+func benchmarkConsume(b *testing.B, s Store) {
+	var n atomic.Int64
+	until := time.Now().Add(time.Hour)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			first, err := s.Consume(ctx, "bench-"+strconv.FormatInt(n.Add(1), 10), until)
+			if err != nil || !first {
+				b.Fatalf("Consume = %v, %v", first, err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "consumes/s")
+}
+
+func BenchmarkConsumeFile(b *testing.B) {
+	benchmarkConsume(b, openTestFile(b))
+}
+
+func BenchmarkConsumeRedis(b *testing.B) {
+	benchmarkConsume(b, openTestRedis(b, startRedis(b).Addr))
+}
