@@ -120,6 +120,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 	l.replace(all)
 	s := &session{Subject: "alice", LinkID: "link-alice", ID: "sess", Start: now}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if l.sessionRevoked(s) {

@@ -59,7 +59,7 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 // members are ignored. The claims' shape (required claims, lengths) is not
 // checked.
 func (c *Claims) UnmarshalJSON(data []byte) error {
-	parsed, err := parseClaims(data)
+	parsed, err := parseClaims(string(data))
 	if err != nil {
 		return err
 	}
