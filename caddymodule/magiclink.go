@@ -188,9 +188,9 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("keys: %w", err)
 	}
 	for _, k := range keys {
-		if k.FromPrivate {
+		if k.FromPrivate() {
 			m.logger.Warn("key file holds a private key; only its public half is used: give the gateway the public key file instead",
-				zap.String("file", k.Source), zap.String("kid", k.ID))
+				zap.String("file", k.Source()), zap.String("kid", k.ID()))
 		}
 	}
 	m.verifier, err = token.NewVerifier(keys, token.Config{

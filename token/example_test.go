@@ -42,8 +42,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	verifier, err := token.NewVerifier(keys, token.Config{
-		Audience: "https://shop.example.com",
-		Leeway:   token.DefaultLeeway,
+		Audience:   "https://shop.example.com",
+		Leeway:     token.DefaultLeeway,
+		MaxLinkAge: token.DefaultMaxLinkAge,
 	})
 	if err != nil {
 		log.Fatal(err)

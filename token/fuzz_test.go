@@ -114,14 +114,14 @@ func FuzzParseKeys(f *testing.F) {
 		ids := map[string]bool{}
 		secrets := 0
 		for _, k := range keys {
-			if !slices.Contains([]string{token.EdDSA, token.ES256, token.PS256, token.RS256, token.HS256}, k.Algorithm) {
-				t.Fatalf("key %q pinned to %q", k.ID, k.Algorithm)
+			if !slices.Contains([]string{token.EdDSA, token.ES256, token.PS256, token.RS256, token.HS256}, k.Algorithm()) {
+				t.Fatalf("key %q pinned to %q", k.ID(), k.Algorithm())
 			}
-			if k.ID == "" || ids[k.ID] {
-				t.Fatalf("key id %q empty or repeated", k.ID)
+			if k.ID() == "" || ids[k.ID()] {
+				t.Fatalf("key id %q empty or repeated", k.ID())
 			}
-			ids[k.ID] = true
-			if k.Algorithm == token.HS256 {
+			ids[k.ID()] = true
+			if k.Algorithm() == token.HS256 {
 				secrets++
 			}
 		}

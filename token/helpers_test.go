@@ -198,7 +198,7 @@ func parsedKeys(t testing.TB, keys ...testKey) []token.Key {
 
 // baseConfig is the verifier configuration most tests use.
 func baseConfig() token.Config {
-	return token.Config{Audience: testAudience, Leeway: token.DefaultLeeway, Now: fixedNow}
+	return token.Config{Audience: testAudience, Leeway: token.DefaultLeeway, MaxLinkAge: token.DefaultMaxLinkAge, Now: fixedNow}
 }
 
 func newVerifier(t testing.TB, cfg token.Config, keys ...testKey) *token.Verifier {

@@ -22,22 +22,30 @@ import (
 )
 
 // A Key is one verification key, a public key or an HS256 secret, pinned to
-// one algorithm.
+// one algorithm. Keys are made by LoadKeys and ParseKeys.
 type Key struct {
-	// ID is the key id ("kid"). A key file's key without one gets its
-	// RFC 7638 thumbprint (SHA-256, base64url), as the Signer does.
-	ID string
-	// Algorithm is the only "alg" a token signed with this key may carry.
-	Algorithm string
-	// Source is the file the key was loaded from, for messages.
-	Source string
-	// FromPrivate reports that the source held a private key; only its
-	// public half was kept. Callers should warn: a private key does not
-	// belong where tokens are only verified.
-	FromPrivate bool
-
-	material any // ed25519.PublicKey, *ecdsa.PublicKey, *rsa.PublicKey or []byte
+	id          string
+	alg         string
+	source      string
+	fromPrivate bool
+	material    any // ed25519.PublicKey, *ecdsa.PublicKey, *rsa.PublicKey or []byte
 }
+
+// ID returns the key id ("kid"). A key without one in its file gets its
+// RFC 7638 thumbprint (SHA-256, base64url), as the Signer does.
+func (k Key) ID() string { return k.id }
+
+// Algorithm returns the only "alg" a token signed with this key may carry.
+func (k Key) Algorithm() string { return k.alg }
+
+// Source returns the file the key was loaded from by LoadKeys, for
+// messages; it is empty for keys from ParseKeys.
+func (k Key) Source() string { return k.source }
+
+// FromPrivate reports that the key's source held a private key, of which
+// only the public half was kept. Callers should warn: a private key does not
+// belong where tokens are only verified.
+func (k Key) FromPrivate() bool { return k.fromPrivate }
 
 // minRSABits and minSecretBytes are the weakest keys accepted.
 const (
@@ -65,10 +73,10 @@ func LoadKeys(paths ...string) ([]Key, error) {
 			return nil, fmt.Errorf("key file %s: %w", path, err)
 		}
 		for i := range keys {
-			keys[i].Source = path
+			keys[i].source = path
 			for _, k := range all {
-				if k.ID == keys[i].ID {
-					return nil, fmt.Errorf("key file %s: key id %q is also used in %s; key ids must be unique", path, k.ID, k.Source)
+				if k.id == keys[i].id {
+					return nil, fmt.Errorf("key file %s: key id %q is also used in %s; key ids must be unique", path, k.id, k.source)
 				}
 			}
 			all = append(all, keys[i])
@@ -91,23 +99,23 @@ func ParseKeys(data []byte) ([]Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := Key{ID: jwks[i].KeyID, Algorithm: alg}
+		k := Key{id: jwks[i].KeyID, alg: alg}
 		switch m := jwks[i].Key.(type) {
 		case []byte:
 			secrets++
 			k.material = m
 		case ed25519.PrivateKey:
-			k.material, k.FromPrivate = m.Public(), true
+			k.material, k.fromPrivate = m.Public(), true
 		case *ecdsa.PrivateKey:
-			k.material, k.FromPrivate = &m.PublicKey, true
+			k.material, k.fromPrivate = &m.PublicKey, true
 		case *rsa.PrivateKey:
-			k.material, k.FromPrivate = &m.PublicKey, true
+			k.material, k.fromPrivate = &m.PublicKey, true
 		default:
 			k.material = m
 		}
 		for _, prev := range keys {
-			if prev.ID == k.ID {
-				return nil, fmt.Errorf("key id %q is used twice; key ids must be unique", k.ID)
+			if prev.id == k.id {
+				return nil, fmt.Errorf("key id %q is used twice; key ids must be unique", k.id)
 			}
 		}
 		keys = append(keys, k)

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -627,7 +628,7 @@ func TestParseKeysAcceptsPrivateKeysAsPublic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(keys) != 1 || !keys[0].FromPrivate || keys[0].Algorithm != k.alg || keys[0].ID != k.kid {
+			if len(keys) != 1 || !keys[0].FromPrivate() || keys[0].Algorithm() != k.alg || keys[0].ID() != k.kid {
 				t.Fatalf("keys = %+v, want one %s key %s marked FromPrivate", keys, k.alg, k.kid)
 			}
 			v, err := token.NewVerifier(keys, baseConfig())
@@ -653,7 +654,7 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 		{"no audience", keys, token.Config{Leeway: token.DefaultLeeway}},
 		{"negative leeway", keys, token.Config{Audience: testAudience, Leeway: -time.Second}},
 		{"negative max link age", keys, token.Config{Audience: testAudience, MaxLinkAge: -time.Second}},
-		{"a zero Key", []token.Key{{ID: "x", Algorithm: token.EdDSA}}, baseConfig()},
+		{"a zero Key", []token.Key{{}}, baseConfig()},
 		{"duplicate kid across key sets", append(parsedKeys(t, ks.eddsa), parsedKeys(t, ks.eddsa2.withKID("ed-1"))...), baseConfig()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -824,4 +825,59 @@ func mustMarshal(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestRejectedLink checks which rejections name the link: those after the signature verified, and
+// no other.
+func TestRejectedLink(t *testing.T) {
+	k := keySet(t).eddsa
+	v := newVerifier(t, baseConfig(), k)
+	valid := mint(t, k, claims())
+	tests := []struct {
+		name   string
+		tok    string
+		signed bool
+	}{
+		{"expired", mint(t, k, claims().set("exp", unix(-time.Hour))), true},
+		{"not yet valid", mint(t, k, claims().add("nbf", unix(time.Hour))), true},
+		{"wrong audience", mint(t, k, claims().set("aud", "https://other.example")), true},
+		{"too old", mint(t, k, claims().set("exp", unix(-time.Minute+token.DefaultMaxLinkAge+time.Second))), true},
+		{"bad path claim", mint(t, k, claims().add("path", "/a/../b")), true},
+		{"bad signature", flipSigBit(t, valid, 3), false},
+		{"malformed", "a.b", false},
+		{"wrong type", compact(t, k, header(k).set("typ", "JWT").json(), claims().json()), false},
+	}
+	for _, tt := range tests {
+		_, c, err := v.Verify(tt.tok)
+		if err == nil || c != nil {
+			t.Fatalf("%s: Verify = %v, %v; want a rejection without claims", tt.name, c, err)
+		}
+		id, sub, ok := token.RejectedLink(err)
+		if ok != tt.signed {
+			t.Errorf("%s: RejectedLink ok = %v, want %v", tt.name, ok, tt.signed)
+		}
+		if tt.signed && (id != "bGluay1pZC0wMDAx" || sub != "user-42") {
+			t.Errorf("%s: RejectedLink = %q, %q; want the token's jti and sub", tt.name, id, sub)
+		}
+		if !tt.signed && (id != "" || sub != "") {
+			t.Errorf("%s: RejectedLink named %q, %q for a token it cannot trust", tt.name, id, sub)
+		}
+	}
+	if _, _, ok := token.RejectedLink(errors.New("other")); ok {
+		t.Error("RejectedLink of a foreign error is ok")
+	}
+}
+
+// TestZeroMaxLinkAgeIsNoLimit checks the documented meaning of a zero Config field.
+func TestZeroMaxLinkAgeIsNoLimit(t *testing.T) {
+	k := keySet(t).eddsa
+	cfg := baseConfig()
+	cfg.MaxLinkAge = 0
+	tok := mint(t, k, claims().set("iat", unix(-365*24*time.Hour)))
+	if _, _, err := newVerifier(t, cfg, k).Verify(tok); err != nil {
+		t.Errorf("a zero MaxLinkAge limited a year-long link: %v", err)
+	}
+	if _, _, err := newVerifier(t, baseConfig(), k).Verify(tok); !errors.Is(err, token.ErrTooOld) {
+		t.Errorf("MaxLinkAge of 720h accepted a year-long link: %v", err)
+	}
 }

@@ -99,11 +99,28 @@ func Reason(err error) string {
 	return ""
 }
 
+// RejectedLink returns the link id ("jti") and subject ("sub") of a token
+// that Verify rejected although its signature verified (expired, not yet
+// valid, for another audience or issuer, too old, with an invalid claim), so
+// that the rejection can be logged with them. ok is false for every other
+// error: when the signature did not verify, nothing in the token can be
+// trusted, not even for a log line.
+func RejectedLink(err error) (id, subject string, ok bool) {
+	var r *rejection
+	if errors.As(err, &r) && r.signed {
+		return r.id, r.subject, true
+	}
+	return "", "", false
+}
+
 // rejection is a Verify error: a reason and a detail that never holds the
-// token or key material.
+// token or key material and, for a token whose signature verified, the
+// link's id and subject.
 type rejection struct {
-	reason error
-	detail string
+	reason      error
+	detail      string
+	signed      bool
+	id, subject string
 }
 
 func (e *rejection) Error() string {

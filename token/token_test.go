@@ -24,7 +24,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(keys) != 1 || keys[0].Algorithm != alg || keys[0].ID != s.KeyID() || keys[0].FromPrivate {
+			if len(keys) != 1 || keys[0].Algorithm() != alg || keys[0].ID() != s.KeyID() || keys[0].FromPrivate() {
 				t.Fatalf("keys = %+v, want one %s key with id %s", keys, alg, s.KeyID())
 			}
 			v, err := NewVerifier(keys, Config{Audience: "https://shop.example", Now: func() time.Time { return now }})
@@ -67,7 +67,7 @@ func TestPrivateKeyReducedToPublic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !keys[0].FromPrivate || keys[0].ID != "k1" {
+	if !keys[0].FromPrivate() || keys[0].ID() != "k1" {
 		t.Errorf("key = %+v, want FromPrivate with id k1", keys[0])
 	}
 }

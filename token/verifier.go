@@ -9,19 +9,21 @@ import (
 	"time"
 )
 
-// Config is what a Verifier checks besides the signature.
+// Config is what a Verifier checks besides the signature. A zero field
+// checks nothing: no issuer, no leeway, no limit on a link's lifetime, the
+// current time. Audience alone is required. Verifiers usually want
+// DefaultLeeway and DefaultMaxLinkAge.
 type Config struct {
 	// Audience is required: a token's "aud" must contain it.
 	Audience string
 	// Issuer, when set, must equal a token's "iss".
 	Issuer string
-	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means
-	// none; callers usually want DefaultLeeway.
+	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway time.Duration
-	// MaxLinkAge is the longest lifetime (exp − iat) a token may have.
-	// Zero means DefaultMaxLinkAge.
+	// MaxLinkAge, when set, is the longest lifetime (exp − iat) a token
+	// may have.
 	MaxLinkAge time.Duration
-	// Now returns the current time; nil means time.Now.
+	// Now, when set, returns the current time; otherwise time.Now does.
 	Now func() time.Time
 }
 
@@ -47,9 +49,6 @@ func NewVerifier(keys []Key, cfg Config) (*Verifier, error) {
 	if cfg.Leeway < 0 || cfg.MaxLinkAge < 0 {
 		return nil, errors.New("leeway and maximum link age must not be negative")
 	}
-	if cfg.MaxLinkAge == 0 {
-		cfg.MaxLinkAge = DefaultMaxLinkAge
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -64,10 +63,10 @@ func NewVerifier(keys []Key, cfg Config) (*Verifier, error) {
 		if k.material == nil {
 			return nil, errors.New("a key was not made by LoadKeys or ParseKeys")
 		}
-		if _, dup := v.byID[k.ID]; dup {
-			return nil, errors.New("key id " + k.ID + " is used twice; key ids must be unique")
+		if _, dup := v.byID[k.id]; dup {
+			return nil, errors.New("key id " + k.id + " is used twice; key ids must be unique")
 		}
-		v.byID[k.ID] = i
+		v.byID[k.id] = i
 	}
 	return v, nil
 }
@@ -75,7 +74,8 @@ func NewVerifier(keys []Key, cfg Config) (*Verifier, error) {
 // Verify checks a compact link token and returns its claims. The header is
 // returned as far as it was parsed, even on rejection, so that its key id
 // can be logged. Every error wraps one of the Err* reasons; none holds the
-// token.
+// token. When the signature verified but a claim was rejected, the error
+// also names the link: see [RejectedLink].
 //
 // Length and characters are checked before anything is decoded, and the
 // header before any signature work.
@@ -90,6 +90,10 @@ func (v *Verifier) Verify(token string) (Header, *Claims, error) {
 		return h, nil, reject(ErrInvalidClaim, err.Error())
 	}
 	if err := v.checkClaims(c); err != nil {
+		var r *rejection
+		if errors.As(err, &r) {
+			r.signed, r.id, r.subject = true, c.ID, c.Subject
+		}
 		return h, nil, err
 	}
 	return h, c, nil
@@ -145,7 +149,7 @@ func (v *Verifier) verifySigned(token string, dot1, dot2, key int) (string, erro
 		return "", reject(ErrMalformed, "signature is not base64url")
 	}
 	k := &v.keys[key]
-	if !verifySignature(k.Algorithm, k.material, token[:dot2], sig) {
+	if !verifySignature(k.alg, k.material, token[:dot2], sig) {
 		return "", reject(ErrBadSignature, "signature does not verify")
 	}
 	payload, ok := decodeSegment(token[dot1+1 : dot2])
@@ -264,8 +268,8 @@ func (v *Verifier) keyFor(h *Header, seen headerMembers) (int, error) {
 	if !found {
 		return 0, reject(ErrUnknownKey, "kid names no configured key")
 	}
-	if h.Algorithm != v.keys[i].Algorithm {
-		return 0, reject(ErrWrongAlgorithm, "the key allows only "+v.keys[i].Algorithm)
+	if h.Algorithm != v.keys[i].alg {
+		return 0, reject(ErrWrongAlgorithm, "the key allows only "+v.keys[i].alg)
 	}
 	return i, nil
 }
@@ -296,7 +300,7 @@ func (v *Verifier) checkClaims(c *Claims) error {
 		return reject(ErrNotYetValid, "valid from "+c.NotBefore.UTC().Format(time.RFC3339))
 	case c.IssuedAt.After(now.Add(leeway)):
 		return reject(ErrInvalidClaim, "iat is in the future")
-	case c.Expiry.Sub(c.IssuedAt) > v.cfg.MaxLinkAge:
+	case v.cfg.MaxLinkAge > 0 && c.Expiry.Sub(c.IssuedAt) > v.cfg.MaxLinkAge:
 		return reject(ErrTooOld, "lifetime exp − iat is over the maximum link age")
 	}
 	return nil

@@ -142,7 +142,7 @@ func runWycheproof(t *testing.T, file string, known map[int]difference, agrees f
 					t.Errorf("%s: Verify gives %s; no vector carries typ %s, so it must stop at the header (wrong_type) or before (malformed)", name, got, Type)
 				}
 				got = signatureOutcome(v, tc.JWS)
-				alg := keys[0].Algorithm
+				alg := keys[0].Algorithm()
 				if outcomes[alg] == nil {
 					outcomes[alg] = map[string]int{}
 				}

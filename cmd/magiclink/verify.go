@@ -86,9 +86,9 @@ func runVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	warned := map[string]bool{}
 	for _, k := range keys {
-		if k.FromPrivate && !warned[k.Source] {
-			warned[k.Source] = true
-			fmt.Fprintf(stderr, "magiclink: verify: warning: %s holds a private key; only its public half is used\n", k.Source)
+		if k.FromPrivate() && !warned[k.Source()] {
+			warned[k.Source()] = true
+			fmt.Fprintf(stderr, "magiclink: verify: warning: %s holds a private key; only its public half is used\n", k.Source())
 		}
 	}
 	v, err := token.NewVerifier(keys, token.Config{Audience: *aud, Issuer: *iss, Leeway: *leeway, MaxLinkAge: *maxAge})
