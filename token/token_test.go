@@ -1,7 +1,9 @@
 package token
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,31 @@ func TestReasonCodes(t *testing.T) {
 func TestDocumentedDefaults(t *testing.T) {
 	if DefaultLeeway != 30*time.Second || DefaultMaxLinkAge != 720*time.Hour || Type != "magic-link+jwt" || MaxLength != 4096 {
 		t.Errorf("defaults = %v %v %q %d; want 30s 720h magic-link+jwt 4096", DefaultLeeway, DefaultMaxLinkAge, Type, MaxLength)
+	}
+}
+
+// TestClaimsJSONRoundTrip checks that Claims survive encoding/json both ways, and that decoding
+// applies the verifier's rules.
+func TestClaimsJSONRoundTrip(t *testing.T) {
+	in := Claims{
+		Subject: "user-42", Audience: []string{"https://a.example", "https://b.example"}, Issuer: "iss",
+		Expiry: time.Unix(1_800_003_600, 0), IssuedAt: time.Unix(1_800_000_000, 0), NotBefore: time.Unix(1_800_000_060, 0),
+		ID: "jti-1", Email: "ada@example.com", Name: "Ada \"Lovelace\"", Path: "/survey/42", Once: true,
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Claims
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("Unmarshal(%s): %v", b, err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip through %s:\n got %+v\nwant %+v", b, out, in)
+	}
+	for _, bad := range []string{`{"sub":"a","sub":"b"}`, `{"exp":"soon"}`, `{"once":"yes"}`, `{"once":1}`, `{"sub":1}`, `[]`} {
+		if err := json.Unmarshal([]byte(bad), &out); err == nil {
+			t.Errorf("Unmarshal(%s) accepted it", bad)
+		}
 	}
 }
