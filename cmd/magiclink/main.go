@@ -17,17 +17,19 @@ const usage = `magiclink mints and checks magic links for the magic_link Caddy h
 Usage:
   magiclink keygen [--alg EdDSA|ES256|PS256|RS256|HS256] [--kid ID] --out PREFIX
   magiclink sign --key FILE --sub ID [--aud AUD] [--iss ISS] [--ttl 24h] [--url URL]
-                 [--param token] [--path PREFIX] [--email E] [--name N] [--json]
+                 [--param token] [--path PREFIX] [--email E] [--name N] [--once] [--json]
   magiclink sign --key FILE --csv FILE [--aud AUD] [--iss ISS] [--ttl 24h] [--url URL]
-                 [--param token] [--path PREFIX]
+                 [--param token] [--path PREFIX] [--once]
   magiclink verify --keys FILE [--keys FILE]... --aud AUD [--iss ISS] [--leeway 30s]
                    [--max-link-age 720h] TOKEN|URL|-
+  magiclink revoke [--admin ADDR] (--jti ID | --sub ID)
   magiclink demo [--listen 127.0.0.1:8080]
 
 Commands:
   keygen   write a new key pair: PREFIX.private.jwk and PREFIX.public.jwks
   sign     print a signed link (or bare token) for one user, or for every row of a CSV file
   verify   check a token or link like the gateway does and print its header and claims
+  revoke   revoke a link or a user through the admin API of a running Caddy
   demo     run Caddy with magic_link in front of a demo app on 127.0.0.1 and print links to try
 
 Run 'magiclink help COMMAND' or 'magiclink COMMAND -h' for the flags of a command.
@@ -50,6 +52,7 @@ var commands = map[string]func(args []string, stdin io.Reader, stdout, stderr io
 	"keygen": runKeygen,
 	"sign":   runSign,
 	"verify": runVerify,
+	"revoke": runRevoke,
 	"demo":   runDemo,
 }
 

@@ -17,9 +17,9 @@ import (
 )
 
 const signSynopsis = `magiclink sign --key FILE --sub ID [--aud AUD] [--iss ISS] [--ttl 24h] [--url URL]
-                 [--param token] [--path PREFIX] [--email E] [--name N] [--json]
+                 [--param token] [--path PREFIX] [--email E] [--name N] [--once] [--json]
   magiclink sign --key FILE --csv FILE [--aud AUD] [--iss ISS] [--ttl 24h] [--url URL]
-                 [--param token] [--path PREFIX]
+                 [--param token] [--path PREFIX] [--once]
 
 With --csv, FILE ("-" for standard input) starts with a header row naming its
 columns: sub (required), email, name, url, path, in any order; other columns are
