@@ -13,10 +13,17 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// errRawFragment is the error of a request whose target holds a raw '#'.
+var errRawFragment = errors.New("request target holds a raw '#': browsers never send one, and log filters do not see a query after it")
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	for _, name := range m.spoofable {
 		delete(r.Header, name)
+	}
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		m.logger.Info("request rejected", zap.String("reason", "raw_fragment"))
+		return caddyhttp.Error(http.StatusBadRequest, errRawFragment)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 

@@ -352,6 +352,18 @@ func TestIntegrationErrorPages(t *testing.T) {
 // rawRequest sends a request written out by hand to the site and returns the upstream's echo.
 func rawRequest(t *testing.T, s site, request string) echo {
 	t.Helper()
+	res, body := rawResponse(t, s, request)
+	var e echo
+	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &e) != nil {
+		t.Fatalf("status %d (%s), want the upstream's 200", res.StatusCode, body)
+	}
+	return e
+}
+
+// rawResponse sends a request written out by hand to the site and returns the response and its
+// body.
+func rawResponse(t *testing.T, s site, request string) (*http.Response, string) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -367,12 +379,7 @@ func rawRequest(t *testing.T, s site, request string) echo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := readBody(t, res)
-	var e echo
-	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &e) != nil {
-		t.Fatalf("status %d (%s), want the upstream's 200", res.StatusCode, body)
-	}
-	return e
+	return res, readBody(t, res)
 }
 
 func TestIntegrationIdentityTrailersRemoved(t *testing.T) {
@@ -427,5 +434,27 @@ func TestIntegrationErrorRoutesStripToken(t *testing.T) {
 				t.Errorf("error route upstream saw URI %q and user %q; want %q and none", e.URI, e.User, tt.wantURI)
 			}
 		})
+	}
+}
+
+func TestIntegrationRawFragment(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	gw := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tunauthenticated pass\n")}
+	startCaddy(t, t.TempDir(), gw)
+
+	tok := keys.link(t, nil)
+	host := fmt.Sprintf("127.0.0.1:%d", gw.port)
+	for _, target := range []string{"http://" + host + "/#?token=" + tok, "/#?token=" + tok, "/welcome?a=1#&token=" + tok} {
+		t.Run(strings.SplitN(target, "token=", 2)[0], func(t *testing.T) {
+			res, body := rawResponse(t, gw, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+			if res.StatusCode != http.StatusBadRequest || len(res.Cookies()) != 0 || strings.Contains(body, "URI") {
+				t.Errorf("status %d, cookies %q, body %q; want 400 from the gateway and no cookie", res.StatusCode,
+					res.Header.Values("Set-Cookie"), body)
+			}
+		})
+	}
+	if e := rawRequest(t, gw, "GET /welcome?a=1 HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); e.URI != "/welcome?a=1" {
+		t.Errorf("a request without # reached the upstream as %q", e.URI)
 	}
 }

@@ -831,3 +831,32 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestRawFragmentRejected(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	tok := keys.link(t, nil)
+	for _, tt := range []struct{ name, target, cookie string }{
+		{"absolute form, token after #", "http://" + gwHost + "/#?token=" + tok, ""},
+		{"origin form, token after #", "/welcome#?token=" + tok, ""},
+		{"# inside the query", "/welcome?a=1#&token=" + tok, ""},
+		{"# with a valid session", "/page#x", sessionCookie(t, m, aliceSession(""))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, tt.target)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			res := serve(m, r)
+			var he caddyhttp.HandlerError
+			if !errors.As(res.err, &he) || he.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, error %v; want a 400 handler error", res.rec.Code, res.err)
+			}
+			if res.up.called {
+				t.Error("upstream called")
+			}
+			wantNoCookie(t, res)
+			wantNoIdentity(t, res)
+		})
+	}
+}
