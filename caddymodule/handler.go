@@ -62,34 +62,56 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, re
 }
 
 // sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
-// the request's path, or else nil. When cookies of the configured name are present but none opens,
-// it clears the cookie.
+// the request's path, or else nil. Of several cookies of the configured name, the first valid one
+// that covers the path wins; at most maxCookieTries are looked at, those already in the cache
+// before any is decrypted. When cookies of the name are present but none opens, and every one was
+// tried, it clears the cookie.
 func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *identity {
 	var (
-		now     time.Time
-		tries   int
-		outside *identity // a session that opened but does not cover the path
-		failed  error
+		now      time.Time
+		uncached [maxCookieTries]string // values to decrypt, when no cached one will do
+		n, tries int
+		more     bool      // more cookies of the name than are tried
+		outside  *identity // a session that opened but does not cover the path
+		failed   error
 	)
 	for _, line := range r.Header["Cookie"] {
-		for rest := line; tries < maxCookieTries; {
+		for rest := line; ; {
 			value, after, found := findCookie(rest, m.CookieName)
 			if !found {
 				break
 			}
 			rest = after
+			if tries == maxCookieTries {
+				more = true
+				break
+			}
 			tries++
 			if now.IsZero() {
 				now = time.Now()
 			}
-			id, err := m.sessions.open(value, now)
-			if err != nil {
+			id, err := m.sessions.cached(value, now)
+			switch {
+			case err != nil:
 				failed = err
-				continue
-			}
-			if id.Path == "" || inScope(r.URL.EscapedPath(), id.Path) {
+			case id == nil:
+				uncached[n] = value
+				n++
+			case m.covers(r, id):
 				return id
+			default:
+				outside = id
 			}
+		}
+	}
+	for _, value := range uncached[:n] {
+		id, err := m.sessions.openNew(value, now)
+		switch {
+		case err != nil:
+			failed = err
+		case m.covers(r, id):
+			return id
+		default:
 			outside = id
 		}
 	}
@@ -107,9 +129,16 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 		if c := m.logger.Check(zapcore.InfoLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", reason))
 		}
-		w.Header().Add("Set-Cookie", m.clearCookie)
+		if !more {
+			w.Header().Add("Set-Cookie", m.clearCookie)
+		}
 	}
 	return nil
+}
+
+// covers reports whether the session id covers the request's path.
+func (m *MagicLink) covers(r *http.Request, id *identity) bool {
+	return id.Path == "" || inScope(r.URL.EscapedPath(), id.Path)
 }
 
 // findCookie finds the first cookie called name in the Cookie header value line and returns its

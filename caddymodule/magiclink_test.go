@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -857,6 +858,49 @@ func TestRawFragmentRejected(t *testing.T) {
 			}
 			wantNoCookie(t, res)
 			wantNoIdentity(t, res)
+		})
+	}
+}
+
+func TestPlantedCookies(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	valid := sessionCookie(t, m, aliceSession(""))
+	junk := func(n int) string {
+		var parts []string
+		for i := range n {
+			parts = append(parts, m.CookieName+"=junk"+strconv.Itoa(i))
+		}
+		return strings.Join(parts, "; ")
+	}
+	foreign, _ := newGateway(t, keys, func(m *MagicLink) { m.SessionSecret = strings.Repeat("f", 32) })
+	planted := sessionCookie(t, foreign, aliceSession(""))
+	tests := []struct {
+		name     string
+		cookie   []string // Cookie header lines
+		identity bool
+		cleared  bool
+	}{
+		{name: "three junk cookies before the valid one", cookie: []string{junk(3) + "; " + valid}, identity: true},
+		{name: "fifteen junk and foreign cookies before the valid one",
+			cookie: []string{junk(10) + "; " + strings.Repeat(planted+"; ", 5) + valid}, identity: true},
+		{name: "junk across Cookie lines", cookie: []string{junk(4), "a=1; " + valid}, identity: true},
+		{name: "valid first", cookie: []string{valid + "; " + junk(20)}, identity: true},
+		{name: "only junk", cookie: []string{junk(maxCookieTries)}, cleared: true},
+		{name: "more junk than are tried: the cookie is kept", cookie: []string{junk(maxCookieTries) + "; " + valid}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, "/")
+			r.Header["Cookie"] = tt.cookie
+			res := serve(m, r)
+			if tt.identity {
+				wantIdentity(t, res)
+				wantNoCookie(t, res)
+				return
+			}
+			wantRejected(t, res, ReasonUnauthenticated)
+			wantClearedOrNone(t, m, res, tt.cleared)
 		})
 	}
 }
