@@ -46,10 +46,12 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
 	if id := m.sessionFromCookie(w, r); id != nil {
 		m.setIdentity(r, repl, id)
+		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
 	}
 	switch m.Unauthenticated {
 	case UnauthenticatedPass:
+		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
 	case UnauthenticatedRedirect:
 		h := w.Header()
@@ -155,6 +157,79 @@ func findCookie(line, name string) (value, rest string, found bool) {
 	return "", "", false
 }
 
+// stripSessionCookie removes the session cookies from the request's Cookie header, keeping the
+// other cookies in order, and drops the header when none remains.
+func (m *MagicLink) stripSessionCookie(r *http.Request) {
+	lines := r.Header["Cookie"]
+	n := 0
+	changed := false
+	for _, line := range lines {
+		if strings.Contains(line, m.CookieName) {
+			line = withoutCookie(line, m.CookieName)
+			changed = true
+		}
+		if line != "" {
+			lines[n] = line
+			n++
+		}
+	}
+	switch {
+	case n == 0 && len(lines) > 0:
+		delete(r.Header, "Cookie")
+	case changed:
+		r.Header["Cookie"] = lines[:n]
+	}
+}
+
+// withoutCookie returns the Cookie header value line without the cookies called name, the others
+// kept in order and joined by "; ". When the cookies kept are one run of line, the result is that
+// substring and costs no allocation.
+func withoutCookie(line, name string) string {
+	var (
+		b       strings.Builder // the result, once it is not a substring of line
+		lo, hi  int             // line[lo:hi] is the result so far, while b is empty
+		removed bool            // a cookie was removed after line[lo:hi]
+	)
+	for i := 0; i < len(line); {
+		end := strings.IndexByte(line[i:], ';')
+		if end < 0 {
+			end = len(line)
+		} else {
+			end += i
+		}
+		start, stop := i, end
+		for start < stop && (line[start] == ' ' || line[start] == '\t') {
+			start++
+		}
+		for stop > start && (line[stop-1] == ' ' || line[stop-1] == '\t') {
+			stop--
+		}
+		i = end + 1
+		part := line[start:stop]
+		switch {
+		case part == "":
+		case len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name:
+			removed = true
+		case b.Len() > 0:
+			b.WriteString("; ")
+			b.WriteString(part)
+		case hi == 0:
+			lo, hi, removed = start, stop, false
+		case !removed:
+			hi = stop
+		default:
+			b.Grow(len(line))
+			b.WriteString(line[lo:hi])
+			b.WriteString("; ")
+			b.WriteString(part)
+		}
+	}
+	if b.Len() > 0 {
+		return b.String()
+	}
+	return line[lo:hi]
+}
+
 // redeem handles a request that carries n link token parameters, the first being raw.
 func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
 	if n > 1 {
@@ -216,6 +291,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 	h.Set("Cache-Control", "no-store")
 	m.stripToken(r)
 	m.setIdentity(r, repl, newIdentity(s))
+	m.stripSessionCookie(r)
 	return next.ServeHTTP(w, r)
 }
 

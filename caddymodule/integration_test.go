@@ -53,10 +53,10 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// echo is what the test upstream answers: the identity headers, the request URI and the
-// Remote-User trailer it received.
+// echo is what the test upstream answers: the identity headers, the request URI, the Remote-User
+// trailer and the Cookie header lines (joined by newlines) it received.
 type echo struct {
-	User, Email, Name, URI, TrailerUser string
+	User, Email, Name, URI, TrailerUser, Cookie string
 }
 
 // newUpstream starts an app on loopback that answers every request with an echo as JSON.
@@ -71,6 +71,7 @@ func newUpstream(t *testing.T) string {
 			Name:        r.Header.Get("Remote-Name"),
 			URI:         r.RequestURI,
 			TrailerUser: r.Trailer.Get("Remote-User"),
+			Cookie:      strings.Join(r.Header["Cookie"], "\n"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -262,8 +263,9 @@ func TestIntegrationSharedSecret(t *testing.T) {
 	cookie := responseCookie(t, res, DefaultInsecureCookie)
 	header := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}
 
-	if e := upstreamSaw(t, browser(t), b.url("/"), header); e.User != "alice" {
-		t.Errorf("same secret: upstream saw %+v, want alice", e)
+	header.Add("Cookie", "theme=dark")
+	if e := upstreamSaw(t, browser(t), b.url("/"), header); e.User != "alice" || e.Cookie != "theme=dark" {
+		t.Errorf("same secret: upstream saw %+v, want alice and only the app's cookie", e)
 	}
 	res, _ = fetch(t, browser(t), http.MethodGet, other.url("/"), header)
 	if res.StatusCode != http.StatusUnauthorized {

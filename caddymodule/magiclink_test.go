@@ -904,3 +904,51 @@ func TestPlantedCookies(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionCookieNotForwarded(t *testing.T) {
+	keys := newGWKeys(t)
+	valid := func(m *MagicLink) string { return sessionCookie(t, m, aliceSession("")) }
+	tests := []struct {
+		name   string
+		edit   func(*MagicLink)
+		target string
+		cookie func(m *MagicLink) []string
+		want   []string // the Cookie header lines the upstream sees
+	}{
+		{name: "middle", cookie: func(m *MagicLink) []string { return []string{"a=1; " + valid(m) + "; b=2"} },
+			want: []string{"a=1; b=2"}},
+		{name: "first", cookie: func(m *MagicLink) []string { return []string{valid(m) + "; b=2; c=3"} },
+			want: []string{"b=2; c=3"}},
+		{name: "last", cookie: func(m *MagicLink) []string { return []string{"a=1;b=2; " + valid(m)} },
+			want: []string{"a=1;b=2"}},
+		{name: "alone", cookie: func(m *MagicLink) []string { return []string{valid(m)} }},
+		{name: "several lines and duplicates", cookie: func(m *MagicLink) []string {
+			return []string{m.CookieName + "=junk; a=1", valid(m), "b=2; " + m.CookieName + "=x; c=3"}
+		}, want: []string{"a=1", "b=2; c=3"}},
+		{name: "similar names are kept", cookie: func(m *MagicLink) []string {
+			return []string{m.CookieName + "x=1; " + valid(m) + "; x" + m.CookieName + "=2"}
+		}, want: []string{DefaultCookieName + "x=1; x" + DefaultCookieName + "=2"}},
+		{name: "pass without a session", edit: func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass },
+			cookie: func(m *MagicLink) []string { return []string{"a=1; " + m.CookieName + "=junk"} }, want: []string{"a=1"}},
+		{name: "forwarded link", edit: func(m *MagicLink) { m.Redeem = RedeemForward }, target: "/?token=",
+			cookie: func(m *MagicLink) []string { return []string{valid(m) + "; a=1"} }, want: []string{"a=1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, tt.edit)
+			target := "/"
+			if tt.target != "" {
+				target = tt.target + keys.link(t, nil)
+			}
+			r := newGWRequest(http.MethodGet, target)
+			r.Header["Cookie"] = tt.cookie(m)
+			res := serve(m, r)
+			if !res.up.called {
+				t.Fatalf("status %d, error %v; want the upstream called", res.rec.Code, res.err)
+			}
+			if got := res.up.header["Cookie"]; !slices.Equal(got, tt.want) {
+				t.Errorf("upstream Cookie = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
