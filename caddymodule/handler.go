@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -279,20 +280,68 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 
-	h := w.Header()
-	h.Add("Set-Cookie", m.setCookiePrefix+value+m.setCookieSuffix)
-	h.Set("Referrer-Policy", "no-referrer")
+	cookie := m.setCookiePrefix + value + m.setCookieSuffix
 	if r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm {
+		h := w.Header()
+		h.Add("Set-Cookie", cookie)
+		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Location", redeemLocation(r.URL, m.Param))
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
-	h.Set("Cache-Control", "no-store")
 	m.stripToken(r)
 	m.setIdentity(r, repl, newIdentity(s))
 	m.stripSessionCookie(r)
-	return next.ServeHTTP(w, r)
+	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: cookie}, r)
+}
+
+// sessionWriter is the response writer of a request forwarded with a new session. When the
+// response's header is written, it adds the session cookie and sets Cache-Control: no-store and
+// Referrer-Policy: no-referrer, replacing whatever the next handlers set: a response that carries
+// a session must not be cached or leak its URL.
+type sessionWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	cookie  string // the Set-Cookie value of the new session
+	written bool   // the final header has been written
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *sessionWriter) WriteHeader(status int) {
+	if !w.written && (status >= http.StatusOK || status == http.StatusSwitchingProtocols) {
+		w.written = true
+		h := w.Header()
+		h.Add("Set-Cookie", w.cookie)
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// Write implements http.ResponseWriter.
+func (w *sessionWriter) Write(p []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom implements io.ReaderFrom, which the wrapped writer would otherwise serve without
+// writing the header through w.
+func (w *sessionWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// FlushError flushes the response for http.ResponseController, which would otherwise flush the
+// wrapped writer without writing the header through w.
+func (w *sessionWriter) FlushError() error {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // stripToken removes the link token parameter from the request's URL.

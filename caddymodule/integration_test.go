@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -459,4 +460,49 @@ func TestIntegrationRawFragment(t *testing.T) {
 	if e := rawRequest(t, gw, "GET /welcome?a=1 HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); e.URI != "/welcome?a=1" {
 		t.Errorf("a request without # reached the upstream as %q", e.URI)
 	}
+}
+
+func TestIntegrationForwardedSessionHeaders(t *testing.T) {
+	keys := newGWKeys(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Referrer-Policy", "unsafe-url")
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		_, _ = io.WriteString(w, "app")
+	}))
+	t.Cleanup(app.Close)
+	up := app.Listener.Addr().String()
+	forward := site{port: freePort(), block: gatewayBlock(keys.keyFile, up, "\t\tredeem forward\n")}
+	redirect := site{port: freePort(), block: gatewayBlock(keys.keyFile, up, "")}
+	startCaddy(t, t.TempDir(), forward, redirect)
+
+	for _, tt := range []struct {
+		name, method string
+		site         site
+	}{
+		{"forward GET", http.MethodGet, forward},
+		{"forward POST", http.MethodPost, forward},
+		{"redirect POST", http.MethodPost, redirect},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := fetch(t, browser(t), tt.method, tt.site.url("/?token="+keys.link(t, nil)), nil)
+			if res.StatusCode != http.StatusOK || body != "app" {
+				t.Fatalf("status %d, body %q; want the app's 200", res.StatusCode, body)
+			}
+			responseCookie(t, res, DefaultInsecureCookie)
+			if cc := res.Header.Values("Cache-Control"); !slices.Equal(cc, []string{"no-store"}) {
+				t.Errorf("Cache-Control = %q, want no-store alone", cc)
+			}
+			if rp := res.Header.Values("Referrer-Policy"); !slices.Equal(rp, []string{"no-referrer"}) {
+				t.Errorf("Referrer-Policy = %q, want no-referrer alone", rp)
+			}
+		})
+	}
+	t.Run("session without a new cookie", func(t *testing.T) {
+		res, _ := fetch(t, browser(t), http.MethodGet, redirect.url("/?token="+keys.link(t, nil)), nil)
+		cookie := responseCookie(t, res, DefaultInsecureCookie)
+		res, _ = fetch(t, browser(t), http.MethodGet, redirect.url("/"), http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}})
+		if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=600" {
+			t.Errorf("Cache-Control = %q, want the app's own when no session is issued", cc)
+		}
+	})
 }

@@ -6,6 +6,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -411,4 +412,5 @@ var (
 	_ caddy.Provisioner           = (*MagicLink)(nil)
 	_ caddy.Validator             = (*MagicLink)(nil)
 	_ caddyhttp.MiddlewareHandler = (*MagicLink)(nil)
+	_ io.ReaderFrom               = (*sessionWriter)(nil)
 )

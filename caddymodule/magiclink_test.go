@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -950,5 +951,73 @@ func TestSessionCookieNotForwarded(t *testing.T) {
 				t.Errorf("upstream Cookie = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestForwardedSessionHeadersWin(t *testing.T) {
+	keys := newGWKeys(t)
+	upstreams := map[string]caddyhttp.HandlerFunc{
+		"WriteHeader": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			w.WriteHeader(http.StatusCreated)
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+		"Write only": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header()["Cache-Control"] = []string{"public", "max-age=600"}
+			w.Header().Add("Set-Cookie", "app=1")
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+		"ReadFrom": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			_, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("app"))
+			return err
+		},
+		"Flush first": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				return err
+			}
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+	}
+	for name, up := range upstreams {
+		for _, tt := range []struct{ mode, method string }{
+			{RedeemForward, http.MethodGet}, {RedeemRedirect, http.MethodPost}, {RedeemForward, http.MethodPut},
+		} {
+			t.Run(name+" "+tt.mode+" "+tt.method, func(t *testing.T) {
+				m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = tt.mode })
+				r := newGWRequest(tt.method, "/?token="+keys.link(t, nil))
+				r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+				rec := httptest.NewRecorder()
+				if err := m.ServeHTTP(rec, r, up); err != nil {
+					t.Fatal(err)
+				}
+				h := rec.Result().Header
+				if got := h.Values("Cache-Control"); !slices.Equal(got, []string{"no-store"}) {
+					t.Errorf("Cache-Control = %q, want no-store alone", got)
+				}
+				if got := h.Values("Referrer-Policy"); !slices.Equal(got, []string{"no-referrer"}) {
+					t.Errorf("Referrer-Policy = %q, want no-referrer alone", got)
+				}
+				sc := h.Values("Set-Cookie")
+				if len(sc) != 2 || !slices.Contains(sc, "app=1") ||
+					!slices.ContainsFunc(sc, func(s string) bool { return strings.HasPrefix(s, m.CookieName+"=") }) {
+					t.Errorf("Set-Cookie = %q, want the app's cookie and the session", sc)
+				}
+				if rec.Body.String() != "app" {
+					t.Errorf("body = %q, want the app's", rec.Body.String())
+				}
+			})
+		}
 	}
 }
