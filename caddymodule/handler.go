@@ -233,6 +233,12 @@ func withoutCookie(line, name string) string {
 
 // redeem handles a request that carries n link token parameters, the first being raw.
 func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
+	confirm := m.Redeem == RedeemConfirm
+	if confirm && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		m.logger.Info("link rejected", zap.String("reason", "method_not_allowed"), zap.String("method", r.Method))
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errConfirmMethod)
+	}
 	if n > 1 {
 		m.logger.Info("link rejected", zap.String("reason", "duplicate_param"))
 		return m.reject(w, r, repl, ReasonInvalid)
@@ -256,10 +262,9 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		m.stripToken(r)
 		return m.serveWithoutToken(w, r, repl, next)
 	}
-	confirm := m.Redeem == RedeemConfirm
-	if r.Method == http.MethodGet && confirm {
+	if confirm && (r.Method == http.MethodGet || !sameOrigin(r)) {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
-			zap.String("kid", hdr.KeyID))
+			zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 		return writeConfirmPage(w, r)
 	}
 
@@ -342,6 +347,30 @@ func (w *sessionWriter) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// errConfirmMethod is the error of a request that carries a link token, with redeem confirm, in a
+// method other than GET, HEAD and POST.
+var errConfirmMethod = errors.New("redeem confirm takes a link in GET, HEAD or POST only")
+
+// sameOrigin reports whether a request comes from the site itself or straight from the person:
+// Sec-Fetch-Site same-origin or none or, from a client that does not send Sec-Fetch-Site, an Origin
+// equal to the site's origin (the scheme and host of the request). Any other request may be another
+// site's form, sending its own link to sign the visitor in.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header["Sec-Fetch-Site"]; len(site) > 0 {
+		return len(site) == 1 && (site[0] == "same-origin" || site[0] == "none")
+	}
+	origin := r.Header["Origin"]
+	if len(origin) != 1 {
+		return false
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	o := origin[0]
+	return len(o) == len(scheme)+len(r.Host) && strings.EqualFold(o[:len(scheme)], scheme) && strings.EqualFold(o[len(scheme):], r.Host)
 }
 
 // stripToken removes the link token parameter from the request's URL.

@@ -240,7 +240,7 @@ func TestIntegrationFlow(t *testing.T) {
 			t.Fatalf("GET: status %d, cookies %q, body %q; want the confirmation page and no cookie",
 				res.StatusCode, res.Header.Values("Set-Cookie"), body)
 		}
-		res, _ = fetch(t, c, http.MethodPost, confirm.url("/cart?token="+tok), nil)
+		res, _ = fetch(t, c, http.MethodPost, confirm.url("/cart?token="+tok), http.Header{"Origin": {confirm.url("")}})
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/cart" {
 			t.Fatalf("POST: status %d, Location %q; want 303 to /cart", res.StatusCode, res.Header.Get("Location"))
 		}

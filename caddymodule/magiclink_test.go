@@ -48,7 +48,7 @@ func TestRedeem(t *testing.T) {
 			status: http.StatusOK, upstream: true, upstreamURI: "/cart?a=1&b=2", newSession: true},
 		{name: "POST redirect forwards", redeem: RedeemRedirect, method: http.MethodPost, target: "/api?token=%s",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api", newSession: true},
-		{name: "PUT confirm forwards", redeem: RedeemConfirm, method: http.MethodPut, target: "/api?token=%s&x=y",
+		{name: "PUT redirect forwards", redeem: RedeemRedirect, method: http.MethodPut, target: "/api?token=%s&x=y",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api?x=y", newSession: true},
 		{name: "DELETE forward", redeem: RedeemForward, method: http.MethodDelete, target: "/api/1?token=%s",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api/1", newSession: true},
@@ -57,7 +57,9 @@ func TestRedeem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = tt.redeem })
 			tok := keys.link(t, nil)
-			res := serve(m, newGWRequest(tt.method, strings.Replace(tt.target, "%s", tok, 1)))
+			r := newGWRequest(tt.method, strings.Replace(tt.target, "%s", tok, 1))
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+			res := serve(m, r)
 			if res.err != nil {
 				t.Fatal(res.err)
 			}
@@ -1017,6 +1019,76 @@ func TestForwardedSessionHeadersWin(t *testing.T) {
 				if rec.Body.String() != "app" {
 					t.Errorf("body = %q, want the app's", rec.Body.String())
 				}
+			})
+		}
+	}
+}
+
+func TestConfirmSameOrigin(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = RedeemConfirm })
+	const origin = "http://" + gwHost
+	tests := []struct {
+		name   string
+		header http.Header
+		redeem bool
+	}{
+		{"Sec-Fetch-Site same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, true},
+		{"Sec-Fetch-Site none", http.Header{"Sec-Fetch-Site": {"none"}}, true},
+		{"Sec-Fetch-Site same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}, false},
+		{"Sec-Fetch-Site cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, false},
+		{"cross-site with a same Origin", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {origin}}, false},
+		{"Origin of the site", http.Header{"Origin": {origin}}, true},
+		{"Origin of the site, other case", http.Header{"Origin": {"http://SHOP.example.com"}}, true},
+		{"Origin of another site", http.Header{"Origin": {"http://evil.example"}}, false},
+		{"Origin with another scheme", http.Header{"Origin": {"https://" + gwHost}}, false},
+		{"Origin with another port", http.Header{"Origin": {origin + ":8443"}}, false},
+		{"Origin null", http.Header{"Origin": {"null"}}, false},
+		{"neither header", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodPost, "/cart?a=1&token="+keys.link(t, nil))
+			for k, v := range tt.header {
+				r.Header[k] = v
+			}
+			res := serve(m, r)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if res.up.called {
+				t.Error("upstream called")
+			}
+			if tt.redeem {
+				if res.rec.Code != http.StatusSeeOther || res.rec.Header().Get("Location") != "/cart?a=1" {
+					t.Errorf("status %d, Location %q; want 303 to /cart?a=1", res.rec.Code, res.rec.Header().Get("Location"))
+				}
+				wantSession(t, m, res, "")
+				return
+			}
+			if res.rec.Code != http.StatusOK || !strings.Contains(res.rec.Body.String(), `<form method="post"`) {
+				t.Errorf("status %d; want the confirmation page again", res.rec.Code)
+			}
+			wantNoCookie(t, res)
+		})
+	}
+	for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+		for _, tok := range []string{keys.link(t, nil), "junk"} {
+			t.Run(method, func(t *testing.T) {
+				r := newGWRequest(method, "/api?token="+tok)
+				r.Header.Set("Sec-Fetch-Site", "same-origin")
+				res := serve(m, r)
+				var he caddyhttp.HandlerError
+				if !errors.As(res.err, &he) || he.StatusCode != http.StatusMethodNotAllowed {
+					t.Fatalf("status %d, error %v; want a 405 handler error", res.rec.Code, res.err)
+				}
+				if allow := res.rec.Header().Get("Allow"); allow != "GET, HEAD, POST" {
+					t.Errorf("Allow = %q, want GET, HEAD, POST", allow)
+				}
+				if res.up.called {
+					t.Error("upstream called")
+				}
+				wantNoCookie(t, res)
 			})
 		}
 	}
