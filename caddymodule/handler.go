@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -22,7 +23,8 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	for _, name := range m.spoofable {
 		delete(r.Header, name)
 	}
-	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+	u, target := arrived(r)
+	if strings.IndexByte(target, '#') >= 0 {
 		m.logger.Info("request rejected", zap.String("reason", "raw_fragment"))
 		return caddyhttp.Error(http.StatusBadRequest, errRawFragment)
 	}
@@ -36,16 +38,25 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	}
 
 	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
-		return m.redeem(w, r, repl, next, raw, n)
+		return m.redeem(w, r, u, repl, next, raw, n)
 	}
 
-	return m.serveWithoutToken(w, r, repl, next)
+	return m.serveWithoutToken(w, r, u, repl, next)
+}
+
+// arrived returns the URL and the request target of r as it arrived, before rewrites such as
+// handle_path, uri strip_prefix or rewrite changed r: Caddy keeps them in the request's context.
+func arrived(r *http.Request) (*url.URL, string) {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL, orig.RequestURI
+	}
+	return r.URL, r.RequestURI
 }
 
 // serveWithoutToken handles a request that carries no link token: with the identity of its
-// session, if it has one, or else as Unauthenticated says.
-func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
-	if id := m.sessionFromCookie(w, r); id != nil {
+// session, if it has one, or else as Unauthenticated says. u is the URL the request arrived with.
+func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler) error {
+	if id := m.sessionFromCookie(w, r, u); id != nil {
 		m.setIdentity(r, repl, id)
 		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
@@ -65,11 +76,11 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, re
 }
 
 // sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
-// the request's path, or else nil. Of several cookies of the configured name, the first valid one
+// the path of u, the URL the request arrived with, or else nil. Of several cookies of the configured name, the first valid one
 // that covers the path wins; at most maxCookieTries are looked at, those already in the cache
 // before any is decrypted. When cookies of the name are present but none opens, and every one was
 // tried, it clears the cookie.
-func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *identity {
+func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) *identity {
 	var (
 		now      time.Time
 		uncached [maxCookieTries]string // values to decrypt, when no cached one will do
@@ -100,7 +111,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 			case id == nil:
 				uncached[n] = value
 				n++
-			case m.covers(r, id):
+			case covers(u, id):
 				return id
 			default:
 				outside = id
@@ -112,7 +123,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 		switch {
 		case err != nil:
 			failed = err
-		case m.covers(r, id):
+		case covers(u, id):
 			return id
 		default:
 			outside = id
@@ -139,9 +150,9 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 	return nil
 }
 
-// covers reports whether the session id covers the request's path.
-func (m *MagicLink) covers(r *http.Request, id *identity) bool {
-	return id.Path == "" || inScope(r.URL.EscapedPath(), id.Path)
+// covers reports whether the session id covers the path of u.
+func covers(u *url.URL, id *identity) bool {
+	return id.Path == "" || inScope(u.EscapedPath(), id.Path)
 }
 
 // findCookie finds the first cookie called name in the Cookie header value line and returns its
@@ -231,8 +242,9 @@ func withoutCookie(line, name string) string {
 	return line[lo:hi]
 }
 
-// redeem handles a request that carries n link token parameters, the first being raw.
-func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
+// redeem handles a request that carries n link token parameters, the first being raw. u is the URL
+// the request arrived with: it decides the scope and where the redirect goes.
+func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
 	confirm := m.Redeem == RedeemConfirm
 	if confirm && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		m.logger.Info("link rejected", zap.String("reason", "method_not_allowed"), zap.String("method", r.Method))
@@ -252,7 +264,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		m.logger.Info("link rejected", zap.String("reason", reason), zap.String("kid", hdr.KeyID))
 		return m.reject(w, r, repl, publicReason(err))
 	}
-	if !inScope(r.URL.EscapedPath(), claims.Path) {
+	if !inScope(u.EscapedPath(), claims.Path) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonOutsideScope), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
 		return m.reject(w, r, repl, ReasonOutsideScope)
@@ -260,12 +272,12 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 
 	if r.Method == http.MethodHead {
 		m.stripToken(r)
-		return m.serveWithoutToken(w, r, repl, next)
+		return m.serveWithoutToken(w, r, u, repl, next)
 	}
 	if confirm && (r.Method == http.MethodGet || !sameOrigin(r)) {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 			zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
-		return writeConfirmPage(w, r)
+		return writeConfirmPage(w, u)
 	}
 
 	s := session{
@@ -290,7 +302,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		h := w.Header()
 		h.Add("Set-Cookie", cookie)
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Location", redeemLocation(r.URL, m.Param))
+		h.Set("Location", redeemLocation(u, m.Param))
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusSeeOther)
 		return nil

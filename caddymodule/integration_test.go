@@ -506,3 +506,93 @@ func TestIntegrationForwardedSessionHeaders(t *testing.T) {
 		}
 	})
 }
+
+func TestIntegrationOriginalRequest(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	gw := gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")
+	handlePath := site{port: freePort(), block: "\thandle_path /survey/* {\n" + gw + "\t}\n\thandle_path /admin/* {\n" + gw + "\t}\n"}
+	stripPrefix := site{port: freePort(), block: "\turi strip_prefix /survey\n" + gw}
+	rewrite := site{port: freePort(), block: "\trewrite /s/* /survey/42\n" + gw}
+	confirm := site{port: freePort(), block: "\thandle_path /survey/* {\n" +
+		gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n\t\tredeem confirm\n") + "\t}\n"}
+	startCaddy(t, t.TempDir(), handlePath, stripPrefix, rewrite, confirm)
+
+	sealer, _ := newGateway(t, keys, func(m *MagicLink) { m.InsecureCookie = true })
+	session := func(path string) http.Header {
+		return http.Header{"Cookie": {sessionCookie(t, sealer, aliceSession(path))}}
+	}
+	scoped := func(path string) string { return keys.link(t, func(c *token.Claims) { c.Path = path }) }
+
+	for _, tt := range []struct {
+		name     string
+		site     site
+		target   string // %s is a link scoped to scope
+		scope    string
+		location string // "" means the link is rejected as outside its path
+	}{
+		{"handle_path", handlePath, "/survey/42?a=1&token=%s", "/survey/42", "/survey/42?a=1"},
+		{"handle_path, scope of the rewritten path", handlePath, "/survey/42?token=%s", "/42", ""},
+		{"uri strip_prefix", stripPrefix, "/survey/42/q?token=%s&b=2", "/survey/42", "/survey/42/q?b=2"},
+		{"uri strip_prefix, scope of the rewritten path", stripPrefix, "/survey/42?token=%s", "/42", ""},
+		{"rewrite", rewrite, "/s/42?a=1&token=%s", "/s/42", "/s/42?a=1"},
+		{"rewrite, scope of the rewritten path", rewrite, "/s/42?token=%s", "/survey/42", ""},
+	} {
+		t.Run("link, "+tt.name, func(t *testing.T) {
+			res, body := fetch(t, browser(t), http.MethodGet, tt.site.url(strings.Replace(tt.target, "%s", scoped(tt.scope), 1)), nil)
+			if tt.location == "" {
+				if res.StatusCode != http.StatusUnauthorized || len(res.Cookies()) != 0 {
+					t.Errorf("status %d, cookies %q; want 401 outside its path", res.StatusCode, res.Header.Values("Set-Cookie"))
+				}
+				return
+			}
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != tt.location {
+				t.Fatalf("status %d, Location %q (%s); want 303 to %s", res.StatusCode, res.Header.Get("Location"), body, tt.location)
+			}
+			responseCookie(t, res, DefaultInsecureCookie)
+		})
+	}
+
+	for _, tt := range []struct {
+		name    string
+		site    site
+		target  string
+		scope   string
+		seenURI string // "" means the session does not open
+	}{
+		{"handle_path", handlePath, "/survey/42/q", "/survey/42", "/42/q"},
+		{"handle_path, scope of the rewritten path", handlePath, "/admin/42", "/42", ""},
+		{"uri strip_prefix", stripPrefix, "/survey/42", "/survey/42", "/42"},
+		{"uri strip_prefix, scope of the rewritten path", stripPrefix, "/survey/42", "/42", ""},
+		{"rewrite", rewrite, "/s/42", "/s/42", "/survey/42"},
+		{"rewrite, scope of the rewritten path", rewrite, "/s/42", "/survey/42", ""},
+	} {
+		t.Run("session, "+tt.name, func(t *testing.T) {
+			if tt.seenURI == "" {
+				res, _ := fetch(t, browser(t), http.MethodGet, tt.site.url(tt.target), session(tt.scope))
+				if res.StatusCode != http.StatusUnauthorized {
+					t.Errorf("status %d, want 401: the session's scope does not hold %s", res.StatusCode, tt.target)
+				}
+				return
+			}
+			if e := upstreamSaw(t, browser(t), tt.site.url(tt.target), session(tt.scope)); e.User != "alice" || e.URI != tt.seenURI {
+				t.Errorf("upstream saw %+v, want alice at %s", e, tt.seenURI)
+			}
+		})
+	}
+	t.Run("confirm page posts to the URL as it arrived", func(t *testing.T) {
+		tok := scoped("/survey/42")
+		res, body := fetch(t, browser(t), http.MethodGet, confirm.url("/survey/42?a=1&token="+tok), nil)
+		if action := `action="/survey/42?a=1&amp;token=` + tok + `"`; res.StatusCode != http.StatusOK || !strings.Contains(body, action) {
+			t.Errorf("status %d, body %q; want the confirmation page with %s", res.StatusCode, body, action)
+		}
+	})
+
+	t.Run("raw # before a rewrite", func(t *testing.T) {
+		host := fmt.Sprintf("127.0.0.1:%d", rewrite.port)
+		res, _ := rawResponse(t, rewrite, "GET /s/4#?token="+scoped("")+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if res.StatusCode != http.StatusBadRequest || len(res.Cookies()) != 0 {
+			t.Errorf("status %d, cookies %q; want 400 and no cookie", res.StatusCode, res.Header.Values("Set-Cookie"))
+		}
+	})
+}
