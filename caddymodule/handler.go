@@ -30,12 +30,7 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	if r.Body != nil && r.Body != http.NoBody {
-		for _, name := range m.spoofable {
-			delete(r.Trailer, name)
-		}
-		r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: m.spoofable}
-	}
+	guardTrailers(r, m.spoofable)
 
 	if raw, n := queryParam(r.URL.RawQuery, m.Param); n > 0 {
 		return m.redeem(w, r, u, repl, next, raw, n)

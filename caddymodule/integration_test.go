@@ -55,9 +55,29 @@ func freePort() int {
 }
 
 // echo is what the test upstream answers: the identity headers, the request URI, the Remote-User
-// trailer and the Cookie header lines (joined by newlines) it received.
+// trailer and the Cookie header lines (joined by newlines) it received, and every other spelling
+// of an identity header (in headers or trailers) as sorted "Name=value" lines.
 type echo struct {
-	User, Email, Name, URI, TrailerUser, Cookie string
+	User, Email, Name, URI, TrailerUser, Cookie, Spoofed string
+}
+
+// identityNames are the identity header names of the integration tests, lowercase with '-'.
+var identityNames = []string{"remote-user", "remote-email", "remote-name", "x-user"}
+
+// spoofed lists the fields of h whose names spell an identity header, except those in canonical.
+func spoofed(h http.Header, canonical ...string) []string {
+	var out []string
+	for name, values := range h {
+		if !slices.Contains(identityNames, strings.ReplaceAll(strings.ToLower(name), "_", "-")) ||
+			slices.Contains(canonical, name) {
+			continue
+		}
+		for _, v := range values {
+			out = append(out, name+"="+v)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // newUpstream starts an app on loopback that answers every request with an echo as JSON.
@@ -73,6 +93,8 @@ func newUpstream(t *testing.T) string {
 			URI:         r.RequestURI,
 			TrailerUser: r.Trailer.Get("Remote-User"),
 			Cookie:      strings.Join(r.Header["Cookie"], "\n"),
+			Spoofed: strings.Join(append(spoofed(r.Header, "Remote-User", "Remote-Email", "Remote-Name"),
+				spoofed(r.Trailer)...), "\n"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -595,4 +617,69 @@ func TestIntegrationOriginalRequest(t *testing.T) {
 			t.Errorf("status %d, cookies %q; want 400 and no cookie", res.StatusCode, res.Header.Values("Set-Cookie"))
 		}
 	})
+}
+
+// spoofHeaders are a client's claims to an identity, in every spelling an upstream may read.
+var spoofHeaders = http.Header{
+	"Remote-User": {"admin"}, "Remote_user": {"admin"}, "REMOTE_USER": {"admin"}, "remote-user": {"admin"},
+	"Remote-Email": {"admin@example.com"}, "Remote_email": {"admin@example.com"},
+	"Remote-Name": {"Admin"}, "Remote_name": {"Admin"},
+	"X-User": {"admin"}, "X_user": {"admin"},
+}
+
+// spoofTrailers is the end of a chunked body whose trailers claim an identity in every spelling.
+const spoofTrailers = "5\r\nhello\r\n0\r\nRemote-User: admin\r\nRemote_User: admin\r\nRemote-Email: admin@example.com\r\n" +
+	"Remote_Email: admin@example.com\r\nRemote-Name: Admin\r\nRemote_Name: Admin\r\nX-User: admin\r\nX_User: admin\r\n\r\n"
+
+// TestIntegrationMatcherIdentityHeaders checks that a client's identity headers are removed from
+// requests that the matcher of magic_link skips, in every spelling, as headers and as trailers;
+// with two magic_link directives, the second's removal must not undo the first's identity.
+func TestIntegrationMatcherIdentityHeaders(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	secret := "\t\tsession_secret " + gwSecret + "\n"
+	matched := fmt.Sprintf("\tmagic_link /account/* {\n\t\tkeys %s\n\t\taudience %s\n\t\tinsecure_cookie\n%s\t}\n",
+		keys.keyFile, gwAudience, secret)
+	other := fmt.Sprintf("\tmagic_link /other/* {\n\t\tkeys %s\n\t\taudience %s\n\t\tinsecure_cookie\n%s\t\theader_user X-User\n\t}\n",
+		keys.keyFile, gwAudience, secret)
+	one := site{port: freePort(), block: matched + "\treverse_proxy " + upstream + "\n"}
+	two := site{port: freePort(), block: matched + other + "\treverse_proxy " + upstream + "\n"}
+	startCaddy(t, t.TempDir(), one, two)
+
+	// X-User is an identity header of the second site only. Caddy itself drops request headers
+	// with an underscore (unless the server's expected_underscore_headers lists them), but not
+	// trailers.
+	for _, tt := range []struct {
+		name                    string
+		site                    site
+		keptHeader, keptTrailer string // the spoofed fields no directive of the site names
+	}{
+		{"one directive", one, "X-User=admin", "X-User=admin\nX_user=admin"},
+		{"two directives", two, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.site
+			res, _ := fetch(t, browser(t), http.MethodGet, s.url("/account/home?token="+keys.link(t, nil)), nil)
+			cookie := responseCookie(t, res, DefaultInsecureCookie)
+			withCookie := spoofHeaders.Clone()
+			withCookie.Set("Cookie", cookie.Name+"="+cookie.Value)
+
+			e := upstreamSaw(t, browser(t), s.url("/account/home"), withCookie)
+			if want := (echo{User: "alice", Email: "alice@example.com", Name: "Alice", URI: "/account/home", Spoofed: tt.keptHeader}); e != want {
+				t.Errorf("matched request: upstream saw %+v, want %+v", e, want)
+			}
+			for _, path := range []string{"/public", "/account", "/accounts", "/other"} {
+				for _, h := range []http.Header{spoofHeaders, withCookie} {
+					if e := upstreamSaw(t, browser(t), s.url(path), h); e.User != "" || e.Email != "" || e.Name != "" || e.Spoofed != tt.keptHeader {
+						t.Errorf("%s, skipped by the matcher: upstream saw %+v, want no identity header", path, e)
+					}
+				}
+				e := rawRequest(t, s, "POST "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"+
+					"Trailer: Remote-User, Remote_User\r\nConnection: close\r\n\r\n"+spoofTrailers)
+				if e.TrailerUser != "" || e.Spoofed != tt.keptTrailer {
+					t.Errorf("%s, skipped by the matcher: upstream saw trailers %q %q, want none", path, e.TrailerUser, e.Spoofed)
+				}
+			}
+		})
+	}
 }
