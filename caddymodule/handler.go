@@ -256,7 +256,16 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		if reason == "" {
 			reason = ReasonInvalid
 		}
-		m.logger.Info("link rejected", zap.String("reason", reason), zap.String("kid", hdr.KeyID))
+		// Claims are logged only when Verify returns them: never from a token whose signature did
+		// not verify, since anyone can write those.
+		if c := m.logger.Check(zapcore.InfoLevel, "link rejected"); c != nil {
+			if claims != nil {
+				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID), zap.String("jti", claims.ID),
+					zap.String("sub", claims.Subject))
+			} else {
+				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID))
+			}
+		}
 		return m.reject(w, r, repl, publicReason(err))
 	}
 	if !inScope(u.EscapedPath(), claims.Path) {

@@ -2,7 +2,10 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -1092,4 +1095,62 @@ func TestConfirmSameOrigin(t *testing.T) {
 			})
 		}
 	}
+}
+
+// forgedToken is a compact JWS with the given header and alice's claims (jti "forged-jti") and a
+// signature that no key made.
+func forgedToken(t *testing.T, header string) string {
+	t.Helper()
+	now := time.Now().Unix()
+	claims := fmt.Sprintf(`{"sub":"alice","aud":%q,"iat":%d,"exp":%d,"jti":"forged-jti"}`, gwAudience, now, now+3600)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(header)) + "." + enc([]byte(claims)) + "." + enc(make([]byte, 64))
+}
+
+func TestRejectedLinkLogs(t *testing.T) {
+	keys := newGWKeys(t)
+	other := newGWKeys(t)
+	kid := keys.signer.KeyID()
+	valid := keys.link(t, func(c *token.Claims) { c.ID = "signed-jti" })
+	for _, tt := range []struct {
+		name, target, reason string
+		claims               bool // the line names the link's jti and sub
+	}{
+		{"malformed", "/?token=not.a-token", "malformed", false},
+		{"bad signature", "/?token=" + forgedToken(t, `{"alg":"EdDSA","kid":"`+kid+`","typ":"magic-link+jwt"}`), "bad_signature", false},
+		{"tampered signature", "/?token=" + valid[:len(valid)-4] + "AAAA", "bad_signature", false},
+		{"unknown key", "/?token=" + other.link(t, func(c *token.Claims) { c.ID = "forged-jti" }), "unknown_key", false},
+		{"wrong algorithm", "/?token=" + forgedToken(t, `{"alg":"ES256","kid":"`+kid+`","typ":"magic-link+jwt"}`), "wrong_algorithm", false},
+		{"wrong type", "/?token=" + forgedToken(t, `{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT"}`), "wrong_type", false},
+		{"outside its path", "/admin?token=" + keys.link(t, func(c *token.Claims) { c.ID = "signed-jti"; c.Path = "/app" }),
+			ReasonOutsideScope, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, logs := newGateway(t, keys, nil)
+			wantRejected(t, serve(m, newGWRequest(http.MethodGet, tt.target)), rejectionFor(tt.reason))
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("want one JSON log line, got %q: %v", logs.String(), err)
+			}
+			if line["msg"] != "link rejected" || line["reason"] != tt.reason {
+				t.Errorf("log %q, want link rejected with reason %s", logs.String(), tt.reason)
+			}
+			_, hasJTI := line["jti"]
+			_, hasSub := line["sub"]
+			if tt.claims && (line["jti"] != "signed-jti" || line["sub"] != "alice") {
+				t.Errorf("log %q, want the link's jti and sub", logs.String())
+			}
+			if !tt.claims && (hasJTI || hasSub || strings.Contains(logs.String(), "forged-jti")) {
+				t.Errorf("log %q names a claim of a token whose signature did not verify", logs.String())
+			}
+		})
+	}
+}
+
+// rejectionFor is the reason in {http.auth.magic_link.error} of a link rejected in the log for reason.
+func rejectionFor(reason string) string {
+	if reason == ReasonOutsideScope {
+		return ReasonOutsideScope
+	}
+	return ReasonInvalid
 }
