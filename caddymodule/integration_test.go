@@ -683,3 +683,56 @@ func TestIntegrationMatcherIdentityHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationCaddyfileExample runs Caddyfile.example in a real Caddy, with a fresh key, a free
+// port and the test upstream in place of the demo's: a link signs in, and a rejected link gets the
+// example's own error page, with the headers against framing and sniffing that the built-in pages
+// carry.
+func TestIntegrationCaddyfileExample(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	s := site{port: freePort()}
+	origin := s.url("")
+	config := string(example)
+	for _, r := range [][2]string{{"./demo.public.jwks", keys.keyFile}, {"http://localhost:8080", origin}, {"127.0.0.1:9000", upstream}} {
+		if !strings.Contains(config, r[0]) {
+			t.Fatalf("Caddyfile.example no longer holds %q", r[0])
+		}
+		config = strings.ReplaceAll(config, r[0], r[1])
+	}
+	// Caddy may still write to its storage after the test; TestMain removes this directory.
+	storage := filepath.Join(os.Getenv("XDG_DATA_HOME"), "caddyfile-example")
+	global := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n}\n",
+		adminPort(), storage)
+	caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort()}).InitServer(global+config, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	c := browser(t)
+	res, _ := fetch(t, c, http.MethodGet, s.url("/welcome?token="+keys.link(t, func(c *token.Claims) { c.Audience = []string{origin} })), nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/welcome" {
+		t.Fatalf("link: status %d, Location %q; want 303 to /welcome", res.StatusCode, res.Header.Get("Location"))
+	}
+	if e := upstreamSaw(t, c, s.url("/welcome"), nil); e.User != "alice" {
+		t.Errorf("after the link: upstream saw %+v, want alice", e)
+	}
+
+	expired := keys.link(t, func(c *token.Claims) {
+		c.Audience = []string{origin}
+		c.IssuedAt, c.Expiry = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
+	})
+	res, body := fetch(t, browser(t), http.MethodGet, s.url("/?token="+expired), nil)
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "This link has expired. Ask for a new one by email.") {
+		t.Errorf("expired link: status %d, body %q; want the example's 401 page", res.StatusCode, body)
+	}
+	for name, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"} {
+		if got := res.Header.Get(name); got != want {
+			t.Errorf("expired link: %s = %q, want %q", name, got, want)
+		}
+	}
+}
