@@ -71,10 +71,10 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u 
 }
 
 // sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
-// the path of u, the URL the request arrived with, or else nil. Of several cookies of the configured name, the first valid one
-// that covers the path wins; at most maxCookieTries are looked at, those already in the cache
-// before any is decrypted. When cookies of the name are present but none opens, and every one was
-// tried, it clears the cookie.
+// the path of u, the URL the request arrived with, or else nil. Of several cookies of the
+// configured name, the first valid one that covers the path wins; at most maxCookieTries are
+// looked at, those already in the cache before any is decrypted. When cookies of the name are
+// present but none opens, and every one was tried, it clears the cookie.
 func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) *identity {
 	var (
 		now      time.Time
