@@ -4,21 +4,35 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("magic_link", parseCaddyfile)
+	httpcaddyfile.RegisterDirective("magic_link", parseCaddyfile)
 	httpcaddyfile.RegisterDirectiveOrder("magic_link", httpcaddyfile.Before, "basic_auth")
 }
 
-// parseCaddyfile sets up the handler from Caddyfile tokens.
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseCaddyfile sets up the handler from Caddyfile tokens. When the directive has a matcher, it
+// also adds a magic_link_strip_identity handler with the same header names, without the matcher,
+// so that the requests the matcher skips lose a client's identity headers too: the operator's
+// choice of matcher must not decide who can claim an identity.
+func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	m := new(MagicLink)
 	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
 	}
-	return m, nil
+	routes := h.NewRoute(matcherSet, m)
+	if matcherSet == nil {
+		return routes, nil
+	}
+	strip := &StripIdentity{HeaderUser: m.HeaderUser, HeaderEmail: m.HeaderEmail, HeaderName: m.HeaderName}
+	return append(h.NewRoute(nil, strip), routes...), nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -242,5 +243,67 @@ func TestParsedValuesAreValidated(t *testing.T) {
 		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Validate of %q = %v, want an error containing %q", tt.block, err, tt.want)
 		}
+	}
+}
+
+// TestDirectiveWithMatcher checks that magic_link with a matcher also removes the identity headers,
+// with the directive's header names, on a route without the matcher, before basic_auth and
+// reverse_proxy.
+func TestDirectiveWithMatcher(t *testing.T) {
+	input := ":8080 {\n" +
+		"\treverse_proxy 127.0.0.1:9000\n" +
+		"\tbasic_auth /admin/* {\n" +
+		"\t\tadmin $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG\n" +
+		"\t}\n" +
+		"\tmagic_link /account/* {\n" +
+		"\t\tkeys demo.public.jwks\n" +
+		"\t\taudience http://localhost:8080\n" +
+		"\t\theader_user X-User\n" +
+		"\t}\n" +
+		"}\n"
+	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []struct {
+						Match  []map[string]json.RawMessage `json:"match"`
+						Handle []map[string]json.RawMessage `json:"handle"`
+					} `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(adapted, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var order []string // handler names in order, with the path matcher of their route
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		for _, route := range srv.Routes {
+			var match string
+			if len(route.Match) > 0 {
+				match = string(route.Match[0]["path"])
+			}
+			for _, h := range route.Handle {
+				var name string
+				if err := json.Unmarshal(h["handler"], &name); err != nil {
+					t.Fatal(err)
+				}
+				if name == "magic_link_strip_identity" && string(h["header_user"]) != `"X-User"` {
+					t.Errorf("magic_link_strip_identity has header_user %s, want the directive's X-User", h["header_user"])
+				}
+				order = append(order, name+" "+match)
+			}
+		}
+	}
+	want := []string{`magic_link ["/account/*"]`, "magic_link_strip_identity ", `authentication ["/admin/*"]`, "reverse_proxy "}
+	if !slices.Equal(order, want) {
+		t.Errorf("handlers (with their path matchers) = %q, want %q", order, want)
 	}
 }

@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,36 +17,50 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// errRawFragment is the error of a request whose target holds a raw '#'.
+var errRawFragment = errors.New("request target holds a raw '#': browsers never send one, and log filters do not see a query after it")
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	for _, name := range m.spoofable {
 		delete(r.Header, name)
 	}
+	u, target := arrived(r)
+	if strings.IndexByte(target, '#') >= 0 {
+		m.logger.Info("request rejected", zap.String("reason", "raw_fragment"))
+		return caddyhttp.Error(http.StatusBadRequest, errRawFragment)
+	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 
-	if r.Body != nil && r.Body != http.NoBody {
-		for _, name := range m.spoofable {
-			delete(r.Trailer, name)
-		}
-		r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: m.spoofable}
-	}
+	guardTrailers(r, m.spoofable)
 
 	if raw, n := queryparam.Find(r.URL.RawQuery, m.Param); n > 0 {
-		return m.redeem(w, r, repl, next, raw, n)
+		return m.redeem(w, r, u, repl, next, raw, n)
 	}
 
-	return m.serveWithoutToken(w, r, repl, next)
+	return m.serveWithoutToken(w, r, u, repl, next)
+}
+
+// arrived returns the URL and the request target of r as it arrived, before rewrites such as
+// handle_path, uri strip_prefix or rewrite changed r: Caddy keeps them in the request's context.
+func arrived(r *http.Request) (*url.URL, string) {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL, orig.RequestURI
+	}
+	return r.URL, r.RequestURI
 }
 
 // serveWithoutToken handles a request that carries no link token: with the identity of its
-// session, if it has one, or else as Unauthenticated says.
-func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler) error {
-	if id := m.sessionFromCookie(w, r); id != nil {
+// session, if it has one, or else as Unauthenticated says. u is the URL the request arrived with.
+func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler) error {
+	if id := m.sessionFromCookie(w, r, u); id != nil {
 		m.setIdentity(r, repl, id)
+		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
 	}
 	switch m.Unauthenticated {
 	case UnauthenticatedPass:
+		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
 	case UnauthenticatedRedirect:
 		h := w.Header()
@@ -57,34 +73,56 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, re
 }
 
 // sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
-// the request's path, or else nil. When cookies of the configured name are present but none opens,
-// it clears the cookie.
-func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *identity {
+// the path of u, the URL the request arrived with, or else nil. Of several cookies of the
+// configured name, the first valid one that covers the path wins; at most maxCookieTries are
+// looked at, those already in the cache before any is decrypted. When cookies of the name are
+// present but none opens, and every one was tried, it clears the cookie.
+func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) *identity {
 	var (
-		now     time.Time
-		tries   int
-		outside *identity // a session that opened but does not cover the path
-		failed  error
+		now      time.Time
+		uncached [maxCookieTries]string // values to decrypt, when no cached one will do
+		n, tries int
+		more     bool      // more cookies of the name than are tried
+		outside  *identity // a session that opened but does not cover the path
+		failed   error
 	)
 	for _, line := range r.Header["Cookie"] {
-		for rest := line; tries < maxCookieTries; {
+		for rest := line; ; {
 			value, after, found := findCookie(rest, m.CookieName)
 			if !found {
 				break
 			}
 			rest = after
+			if tries == maxCookieTries {
+				more = true
+				break
+			}
 			tries++
 			if now.IsZero() {
 				now = time.Now()
 			}
-			id, err := m.sessions.open(value, now)
-			if err != nil {
+			id, err := m.sessions.cached(value, now)
+			switch {
+			case err != nil:
 				failed = err
-				continue
-			}
-			if id.Path == "" || pathscope.Contains(id.Path, r.URL.EscapedPath()) {
+			case id == nil:
+				uncached[n] = value
+				n++
+			case covers(u, id):
 				return id
+			default:
+				outside = id
 			}
+		}
+	}
+	for _, value := range uncached[:n] {
+		id, err := m.sessions.openNew(value, now)
+		switch {
+		case err != nil:
+			failed = err
+		case covers(u, id):
+			return id
+		default:
 			outside = id
 		}
 	}
@@ -102,9 +140,16 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request) *i
 		if c := m.logger.Check(zapcore.InfoLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", reason))
 		}
-		w.Header().Add("Set-Cookie", m.clearCookie)
+		if !more {
+			w.Header().Add("Set-Cookie", m.clearCookie)
+		}
 	}
 	return nil
+}
+
+// covers reports whether the session id covers the path of u.
+func covers(u *url.URL, id *identity) bool {
+	return pathscope.Contains(id.Path, u.EscapedPath())
 }
 
 // findCookie finds the first cookie called name in the Cookie header value line and returns its
@@ -121,8 +166,88 @@ func findCookie(line, name string) (value, rest string, found bool) {
 	return "", "", false
 }
 
-// redeem handles a request that carries n link token parameters, the first being raw.
-func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
+// stripSessionCookie removes the session cookies from the request's Cookie header, keeping the
+// other cookies in order, and drops the header when none remains.
+func (m *MagicLink) stripSessionCookie(r *http.Request) {
+	lines := r.Header["Cookie"]
+	n := 0
+	changed := false
+	for _, line := range lines {
+		if strings.Contains(line, m.CookieName) {
+			line = withoutCookie(line, m.CookieName)
+			changed = true
+		}
+		if line != "" {
+			lines[n] = line
+			n++
+		}
+	}
+	switch {
+	case n == 0 && len(lines) > 0:
+		delete(r.Header, "Cookie")
+	case changed:
+		r.Header["Cookie"] = lines[:n]
+	}
+}
+
+// withoutCookie returns the Cookie header value line without the cookies called name, the others
+// kept in order and joined by "; ". When the cookies kept are one run of line, the result is that
+// substring and costs no allocation.
+func withoutCookie(line, name string) string {
+	var (
+		b       strings.Builder // the result, once it is not a substring of line
+		lo, hi  int             // line[lo:hi] is the result so far, while b is empty
+		removed bool            // a cookie was removed after line[lo:hi]
+	)
+	for i := 0; i < len(line); {
+		end := strings.IndexByte(line[i:], ';')
+		if end < 0 {
+			end = len(line)
+		} else {
+			end += i
+		}
+		start, stop := i, end
+		for start < stop && (line[start] == ' ' || line[start] == '\t') {
+			start++
+		}
+		for stop > start && (line[stop-1] == ' ' || line[stop-1] == '\t') {
+			stop--
+		}
+		i = end + 1
+		part := line[start:stop]
+		switch {
+		case part == "":
+		case len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name:
+			removed = true
+		case b.Len() > 0:
+			b.WriteString("; ")
+			b.WriteString(part)
+		case hi == 0:
+			lo, hi, removed = start, stop, false
+		case !removed:
+			hi = stop
+		default:
+			b.Grow(len(line))
+			b.WriteString(line[lo:hi])
+			b.WriteString("; ")
+			b.WriteString(part)
+		}
+	}
+	if b.Len() > 0 {
+		return b.String()
+	}
+	return line[lo:hi]
+}
+
+// redeem handles a request that carries n link token parameters, the first being raw. u is the URL
+// the request arrived with: it decides the scope and where the redirect goes.
+func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler, raw string, n int) error {
+	confirm := m.Redeem == RedeemConfirm
+	if confirm && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		m.logger.Info("link rejected", zap.String("reason", "method_not_allowed"), zap.String("method", r.Method))
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errConfirmMethod)
+	}
 	if n > 1 {
 		m.logger.Info("link rejected", zap.String("reason", "duplicate_param"))
 		return m.reject(w, r, repl, ReasonInvalid)
@@ -133,10 +258,19 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 		if reason == "" {
 			reason = ReasonInvalid
 		}
-		m.logger.Info("link rejected", zap.String("reason", reason), zap.String("kid", hdr.KeyID))
+		// Claims are logged only when Verify returns them: never from a token whose signature did
+		// not verify, since anyone can write those.
+		if c := m.logger.Check(zapcore.InfoLevel, "link rejected"); c != nil {
+			if claims != nil {
+				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID), zap.String("jti", claims.ID),
+					zap.String("sub", claims.Subject))
+			} else {
+				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID))
+			}
+		}
 		return m.reject(w, r, repl, publicReason(err))
 	}
-	if !pathscope.Contains(claims.Path, r.URL.EscapedPath()) {
+	if !pathscope.Contains(claims.Path, u.EscapedPath()) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonOutsideScope), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
 		return m.reject(w, r, repl, ReasonOutsideScope)
@@ -144,13 +278,12 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 
 	if r.Method == http.MethodHead {
 		m.stripToken(r)
-		return m.serveWithoutToken(w, r, repl, next)
+		return m.serveWithoutToken(w, r, u, repl, next)
 	}
-	confirm := m.Redeem == RedeemConfirm
-	if r.Method == http.MethodGet && confirm {
+	if confirm && (r.Method == http.MethodGet || !sameOrigin(r)) {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
-			zap.String("kid", hdr.KeyID))
-		return writeConfirmPage(w, r)
+			zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
+		return writeConfirmPage(w, u)
 	}
 
 	now := time.Now()
@@ -173,19 +306,92 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, repl *caddy.R
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 
-	h := w.Header()
-	h.Add("Set-Cookie", m.setCookiePrefix+value+m.setCookieSuffix)
-	h.Set("Referrer-Policy", "no-referrer")
+	cookie := m.setCookiePrefix + value + m.setCookieSuffix
 	if r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm {
-		h.Set("Location", redeemLocation(r.URL, m.Param))
+		h := w.Header()
+		h.Add("Set-Cookie", cookie)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Location", redeemLocation(u, m.Param))
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
-	h.Set("Cache-Control", "no-store")
 	m.stripToken(r)
 	m.setIdentity(r, repl, newIdentity(s))
-	return next.ServeHTTP(w, r)
+	m.stripSessionCookie(r)
+	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: cookie}, r)
+}
+
+// sessionWriter is the response writer of a request forwarded with a new session. When the
+// response's header is written, it adds the session cookie and sets Cache-Control: no-store and
+// Referrer-Policy: no-referrer, replacing whatever the next handlers set: a response that carries
+// a session must not be cached or leak its URL.
+type sessionWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	cookie  string // the Set-Cookie value of the new session
+	written bool   // the final header has been written
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *sessionWriter) WriteHeader(status int) {
+	if !w.written && (status >= http.StatusOK || status == http.StatusSwitchingProtocols) {
+		w.written = true
+		h := w.Header()
+		h.Add("Set-Cookie", w.cookie)
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// Write implements http.ResponseWriter.
+func (w *sessionWriter) Write(p []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom implements io.ReaderFrom, which the wrapped writer would otherwise serve without
+// writing the header through w.
+func (w *sessionWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// FlushError flushes the response for http.ResponseController, which would otherwise flush the
+// wrapped writer without writing the header through w.
+func (w *sessionWriter) FlushError() error {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// errConfirmMethod is the error of a request that carries a link token, with redeem confirm, in a
+// method other than GET, HEAD and POST.
+var errConfirmMethod = errors.New("redeem confirm takes a link in GET, HEAD or POST only")
+
+// sameOrigin reports whether a request comes from the site itself or straight from the person:
+// Sec-Fetch-Site same-origin or none or, from a client that does not send Sec-Fetch-Site, an Origin
+// equal to the site's origin (the scheme and host of the request). Any other request may be another
+// site's form, sending its own link to sign the visitor in.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header["Sec-Fetch-Site"]; len(site) > 0 {
+		return len(site) == 1 && (site[0] == "same-origin" || site[0] == "none")
+	}
+	origin := r.Header["Origin"]
+	if len(origin) != 1 {
+		return false
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	o := origin[0]
+	return len(o) == len(scheme)+len(r.Host) && strings.EqualFold(o[:len(scheme)], scheme) && strings.EqualFold(o[len(scheme):], r.Host)
 }
 
 // stripToken removes the link token parameter from the request's URL.

@@ -7,6 +7,104 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(StripIdentity{})
+}
+
+// StripIdentity is a middleware that removes a client's claims to an identity: the request headers
+// and trailers named as the identity headers of a magic_link handler, in every spelling with '-'
+// or '_'. The magic_link Caddyfile directive adds it, without the directive's matcher, beside a
+// magic_link handler that has a matcher, so that the requests the matcher skips cannot carry an
+// identity upstream either.
+//
+// A header that holds exactly the identity an authentication handler set for this request (in the
+// placeholders {http.auth.user.id}, {http.auth.user.email} and {http.auth.user.name}) is kept,
+// so that it never undoes the work of a magic_link handler that ran before it.
+type StripIdentity struct {
+	// HeaderUser is the request header that carries the user id. The default is Remote-User.
+	HeaderUser string `json:"header_user,omitempty"`
+
+	// HeaderEmail is the request header that carries the email address. The default is
+	// Remote-Email.
+	HeaderEmail string `json:"header_email,omitempty"`
+
+	// HeaderName is the request header that carries the name. The default is Remote-Name.
+	HeaderName string `json:"header_name,omitempty"`
+
+	canonical [3]string   // the canonical forms of the user, email and name headers
+	spellings [3][]string // every spelling of each, canonicalized
+	all       []string    // every spelling of the three
+}
+
+// CaddyModule returns the Caddy module information.
+func (StripIdentity) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.magic_link_strip_identity",
+		New: func() caddy.Module { return new(StripIdentity) },
+	}
+}
+
+// Provision fills in the default header names and lists their spellings.
+func (s *StripIdentity) Provision(caddy.Context) error {
+	if s.HeaderUser == "" {
+		s.HeaderUser = DefaultHeaderUser
+	}
+	if s.HeaderEmail == "" {
+		s.HeaderEmail = DefaultHeaderEmail
+	}
+	if s.HeaderName == "" {
+		s.HeaderName = DefaultHeaderName
+	}
+	s.all = nil
+	for i, name := range [3]string{s.HeaderUser, s.HeaderEmail, s.HeaderName} {
+		s.canonical[i] = textproto.CanonicalMIMEHeaderKey(name)
+		s.spellings[i] = appendHeaderVariants(nil, name)
+		s.all = append(s.all, s.spellings[i]...)
+	}
+	return nil
+}
+
+// Validate checks the header names.
+func (s *StripIdentity) Validate() error {
+	for _, h := range []struct{ field, name string }{
+		{"header_user", s.HeaderUser}, {"header_email", s.HeaderEmail}, {"header_name", s.HeaderName},
+	} {
+		if err := checkHeaderName(h.field, h.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// identityPlaceholders are the placeholders of the authenticated user's id, email and name.
+var identityPlaceholders = [3]string{userIDPlaceholder, emailPlaceholder, namePlaceholder}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (s *StripIdentity) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	for i, placeholder := range identityPlaceholders {
+		authenticated, _ := repl.GetString(placeholder)
+		for _, name := range s.spellings[i] {
+			if v := r.Header[name]; authenticated != "" && name == s.canonical[i] && len(v) == 1 && v[0] == authenticated {
+				continue
+			}
+			delete(r.Header, name)
+		}
+	}
+	guardTrailers(r, s.all)
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*StripIdentity)(nil)
+	_ caddy.Validator             = (*StripIdentity)(nil)
+	_ caddyhttp.MiddlewareHandler = (*StripIdentity)(nil)
 )
 
 // maxHeaderSeparators bounds the '-' and '_' in an identity header name, since every spelling with
@@ -63,6 +161,18 @@ func validToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// guardTrailers removes the header names from the request's trailers, both those already known and
+// those that arrive at the end of its body.
+func guardTrailers(r *http.Request, names []string) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	for _, name := range names {
+		delete(r.Trailer, name)
+	}
+	r.Body = &trailerGuard{ReadCloser: r.Body, r: r, names: names}
 }
 
 // trailerGuard removes the identity header names from a request's trailers when its body has been

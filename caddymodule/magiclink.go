@@ -6,6 +6,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -67,8 +68,10 @@ const (
 )
 
 // maxCookieTries bounds how many session cookies of the configured name one request may make the
-// handler try to open.
-const maxCookieTries = 3
+// handler try to open: enough that cookies planted beside the real one (set for a longer path or
+// from a sibling subdomain, which browsers send first) cannot push it out of reach, few enough that
+// a request costs at most that many decryptions.
+const maxCookieTries = 16
 
 // MagicLink is a middleware that signs people in with magic links. A request carrying a valid link
 // token in its query gets a session cookie; a request carrying a valid session cookie is passed to
@@ -407,4 +410,5 @@ var (
 	_ caddy.Provisioner           = (*MagicLink)(nil)
 	_ caddy.Validator             = (*MagicLink)(nil)
 	_ caddyhttp.MiddlewareHandler = (*MagicLink)(nil)
+	_ io.ReaderFrom               = (*sessionWriter)(nil)
 )

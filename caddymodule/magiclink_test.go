@@ -2,13 +2,18 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +51,7 @@ func TestRedeem(t *testing.T) {
 			status: http.StatusOK, upstream: true, upstreamURI: "/cart?a=1&b=2", newSession: true},
 		{name: "POST redirect forwards", redeem: RedeemRedirect, method: http.MethodPost, target: "/api?token=%s",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api", newSession: true},
-		{name: "PUT confirm forwards", redeem: RedeemConfirm, method: http.MethodPut, target: "/api?token=%s&x=y",
+		{name: "PUT redirect forwards", redeem: RedeemRedirect, method: http.MethodPut, target: "/api?token=%s&x=y",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api?x=y", newSession: true},
 		{name: "DELETE forward", redeem: RedeemForward, method: http.MethodDelete, target: "/api/1?token=%s",
 			status: http.StatusOK, upstream: true, upstreamURI: "/api/1", newSession: true},
@@ -55,7 +60,9 @@ func TestRedeem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = tt.redeem })
 			tok := keys.link(t, nil)
-			res := serve(m, newGWRequest(tt.method, strings.Replace(tt.target, "%s", tok, 1)))
+			r := newGWRequest(tt.method, strings.Replace(tt.target, "%s", tok, 1))
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+			res := serve(m, r)
 			if res.err != nil {
 				t.Fatal(res.err)
 			}
@@ -830,4 +837,320 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRawFragmentRejected(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass })
+	tok := keys.link(t, nil)
+	for _, tt := range []struct{ name, target, cookie string }{
+		{"absolute form, token after #", "http://" + gwHost + "/#?token=" + tok, ""},
+		{"origin form, token after #", "/welcome#?token=" + tok, ""},
+		{"# inside the query", "/welcome?a=1#&token=" + tok, ""},
+		{"# with a valid session", "/page#x", sessionCookie(t, m, aliceSession(""))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, tt.target)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			res := serve(m, r)
+			var he caddyhttp.HandlerError
+			if !errors.As(res.err, &he) || he.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, error %v; want a 400 handler error", res.rec.Code, res.err)
+			}
+			if res.up.called {
+				t.Error("upstream called")
+			}
+			wantNoCookie(t, res)
+			wantNoIdentity(t, res)
+		})
+	}
+}
+
+func TestPlantedCookies(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, nil)
+	valid := sessionCookie(t, m, aliceSession(""))
+	junk := func(n int) string {
+		var parts []string
+		for i := range n {
+			parts = append(parts, m.CookieName+"=junk"+strconv.Itoa(i))
+		}
+		return strings.Join(parts, "; ")
+	}
+	foreign, _ := newGateway(t, keys, func(m *MagicLink) { m.SessionSecret = strings.Repeat("f", 32) })
+	planted := sessionCookie(t, foreign, aliceSession(""))
+	tests := []struct {
+		name     string
+		cookie   []string // Cookie header lines
+		identity bool
+		cleared  bool
+	}{
+		{name: "three junk cookies before the valid one", cookie: []string{junk(3) + "; " + valid}, identity: true},
+		{name: "fifteen junk and foreign cookies before the valid one",
+			cookie: []string{junk(10) + "; " + strings.Repeat(planted+"; ", 5) + valid}, identity: true},
+		{name: "junk across Cookie lines", cookie: []string{junk(4), "a=1; " + valid}, identity: true},
+		{name: "valid first", cookie: []string{valid + "; " + junk(20)}, identity: true},
+		{name: "only junk", cookie: []string{junk(maxCookieTries)}, cleared: true},
+		{name: "more junk than are tried: the cookie is kept", cookie: []string{junk(maxCookieTries) + "; " + valid}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodGet, "/")
+			r.Header["Cookie"] = tt.cookie
+			res := serve(m, r)
+			if tt.identity {
+				wantIdentity(t, res)
+				wantNoCookie(t, res)
+				return
+			}
+			wantRejected(t, res, ReasonUnauthenticated)
+			wantClearedOrNone(t, m, res, tt.cleared)
+		})
+	}
+}
+
+func TestSessionCookieNotForwarded(t *testing.T) {
+	keys := newGWKeys(t)
+	valid := func(m *MagicLink) string { return sessionCookie(t, m, aliceSession("")) }
+	tests := []struct {
+		name   string
+		edit   func(*MagicLink)
+		target string
+		cookie func(m *MagicLink) []string
+		want   []string // the Cookie header lines the upstream sees
+	}{
+		{name: "middle", cookie: func(m *MagicLink) []string { return []string{"a=1; " + valid(m) + "; b=2"} },
+			want: []string{"a=1; b=2"}},
+		{name: "first", cookie: func(m *MagicLink) []string { return []string{valid(m) + "; b=2; c=3"} },
+			want: []string{"b=2; c=3"}},
+		{name: "last", cookie: func(m *MagicLink) []string { return []string{"a=1;b=2; " + valid(m)} },
+			want: []string{"a=1;b=2"}},
+		{name: "alone", cookie: func(m *MagicLink) []string { return []string{valid(m)} }},
+		{name: "several lines and duplicates", cookie: func(m *MagicLink) []string {
+			return []string{m.CookieName + "=junk; a=1", valid(m), "b=2; " + m.CookieName + "=x; c=3"}
+		}, want: []string{"a=1", "b=2; c=3"}},
+		{name: "similar names are kept", cookie: func(m *MagicLink) []string {
+			return []string{m.CookieName + "x=1; " + valid(m) + "; x" + m.CookieName + "=2"}
+		}, want: []string{DefaultCookieName + "x=1; x" + DefaultCookieName + "=2"}},
+		{name: "pass without a session", edit: func(m *MagicLink) { m.Unauthenticated = UnauthenticatedPass },
+			cookie: func(m *MagicLink) []string { return []string{"a=1; " + m.CookieName + "=junk"} }, want: []string{"a=1"}},
+		{name: "forwarded link", edit: func(m *MagicLink) { m.Redeem = RedeemForward }, target: "/?token=",
+			cookie: func(m *MagicLink) []string { return []string{valid(m) + "; a=1"} }, want: []string{"a=1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _ := newGateway(t, keys, tt.edit)
+			target := "/"
+			if tt.target != "" {
+				target = tt.target + keys.link(t, nil)
+			}
+			r := newGWRequest(http.MethodGet, target)
+			r.Header["Cookie"] = tt.cookie(m)
+			res := serve(m, r)
+			if !res.up.called {
+				t.Fatalf("status %d, error %v; want the upstream called", res.rec.Code, res.err)
+			}
+			if got := res.up.header["Cookie"]; !slices.Equal(got, tt.want) {
+				t.Errorf("upstream Cookie = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestForwardedSessionHeadersWin(t *testing.T) {
+	keys := newGWKeys(t)
+	upstreams := map[string]caddyhttp.HandlerFunc{
+		"WriteHeader": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			w.WriteHeader(http.StatusCreated)
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+		"Write only": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header()["Cache-Control"] = []string{"public", "max-age=600"}
+			w.Header().Add("Set-Cookie", "app=1")
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+		"ReadFrom": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			_, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("app"))
+			return err
+		},
+		"Flush first": func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Referrer-Policy", "unsafe-url")
+			w.Header().Set("Cache-Control", "public, max-age=600")
+			w.Header().Add("Set-Cookie", "app=1")
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				return err
+			}
+			_, err := w.Write([]byte("app"))
+			return err
+		},
+	}
+	for name, up := range upstreams {
+		for _, tt := range []struct{ mode, method string }{
+			{RedeemForward, http.MethodGet}, {RedeemRedirect, http.MethodPost}, {RedeemForward, http.MethodPut},
+		} {
+			t.Run(name+" "+tt.mode+" "+tt.method, func(t *testing.T) {
+				m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = tt.mode })
+				r := newGWRequest(tt.method, "/?token="+keys.link(t, nil))
+				r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+				rec := httptest.NewRecorder()
+				if err := m.ServeHTTP(rec, r, up); err != nil {
+					t.Fatal(err)
+				}
+				h := rec.Result().Header
+				if got := h.Values("Cache-Control"); !slices.Equal(got, []string{"no-store"}) {
+					t.Errorf("Cache-Control = %q, want no-store alone", got)
+				}
+				if got := h.Values("Referrer-Policy"); !slices.Equal(got, []string{"no-referrer"}) {
+					t.Errorf("Referrer-Policy = %q, want no-referrer alone", got)
+				}
+				sc := h.Values("Set-Cookie")
+				if len(sc) != 2 || !slices.Contains(sc, "app=1") ||
+					!slices.ContainsFunc(sc, func(s string) bool { return strings.HasPrefix(s, m.CookieName+"=") }) {
+					t.Errorf("Set-Cookie = %q, want the app's cookie and the session", sc)
+				}
+				if rec.Body.String() != "app" {
+					t.Errorf("body = %q, want the app's", rec.Body.String())
+				}
+			})
+		}
+	}
+}
+
+func TestConfirmSameOrigin(t *testing.T) {
+	keys := newGWKeys(t)
+	m, _ := newGateway(t, keys, func(m *MagicLink) { m.Redeem = RedeemConfirm })
+	const origin = "http://" + gwHost
+	tests := []struct {
+		name   string
+		header http.Header
+		redeem bool
+	}{
+		{"Sec-Fetch-Site same-origin", http.Header{"Sec-Fetch-Site": {"same-origin"}}, true},
+		{"Sec-Fetch-Site none", http.Header{"Sec-Fetch-Site": {"none"}}, true},
+		{"Sec-Fetch-Site same-site", http.Header{"Sec-Fetch-Site": {"same-site"}}, false},
+		{"Sec-Fetch-Site cross-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}, false},
+		{"cross-site with a same Origin", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {origin}}, false},
+		{"Origin of the site", http.Header{"Origin": {origin}}, true},
+		{"Origin of the site, other case", http.Header{"Origin": {"http://SHOP.example.com"}}, true},
+		{"Origin of another site", http.Header{"Origin": {"http://evil.example"}}, false},
+		{"Origin with another scheme", http.Header{"Origin": {"https://" + gwHost}}, false},
+		{"Origin with another port", http.Header{"Origin": {origin + ":8443"}}, false},
+		{"Origin null", http.Header{"Origin": {"null"}}, false},
+		{"neither header", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newGWRequest(http.MethodPost, "/cart?a=1&token="+keys.link(t, nil))
+			for k, v := range tt.header {
+				r.Header[k] = v
+			}
+			res := serve(m, r)
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if res.up.called {
+				t.Error("upstream called")
+			}
+			if tt.redeem {
+				if res.rec.Code != http.StatusSeeOther || res.rec.Header().Get("Location") != "/cart?a=1" {
+					t.Errorf("status %d, Location %q; want 303 to /cart?a=1", res.rec.Code, res.rec.Header().Get("Location"))
+				}
+				wantSession(t, m, res, "")
+				return
+			}
+			if res.rec.Code != http.StatusOK || !strings.Contains(res.rec.Body.String(), `<form method="post"`) {
+				t.Errorf("status %d; want the confirmation page again", res.rec.Code)
+			}
+			wantNoCookie(t, res)
+		})
+	}
+	for _, method := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+		for _, tok := range []string{keys.link(t, nil), "junk"} {
+			t.Run(method, func(t *testing.T) {
+				r := newGWRequest(method, "/api?token="+tok)
+				r.Header.Set("Sec-Fetch-Site", "same-origin")
+				res := serve(m, r)
+				var he caddyhttp.HandlerError
+				if !errors.As(res.err, &he) || he.StatusCode != http.StatusMethodNotAllowed {
+					t.Fatalf("status %d, error %v; want a 405 handler error", res.rec.Code, res.err)
+				}
+				if allow := res.rec.Header().Get("Allow"); allow != "GET, HEAD, POST" {
+					t.Errorf("Allow = %q, want GET, HEAD, POST", allow)
+				}
+				if res.up.called {
+					t.Error("upstream called")
+				}
+				wantNoCookie(t, res)
+			})
+		}
+	}
+}
+
+// forgedToken is a compact JWS with the given header and alice's claims (jti "forged-jti") and a
+// signature that no key made.
+func forgedToken(t *testing.T, header string) string {
+	t.Helper()
+	now := time.Now().Unix()
+	claims := fmt.Sprintf(`{"sub":"alice","aud":%q,"iat":%d,"exp":%d,"jti":"forged-jti"}`, gwAudience, now, now+3600)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(header)) + "." + enc([]byte(claims)) + "." + enc(make([]byte, 64))
+}
+
+func TestRejectedLinkLogs(t *testing.T) {
+	keys := newGWKeys(t)
+	other := newGWKeys(t)
+	kid := keys.signer.KeyID()
+	valid := keys.link(t, func(c *token.Claims) { c.ID = "signed-jti" })
+	for _, tt := range []struct {
+		name, target, reason string
+		claims               bool // the line names the link's jti and sub
+	}{
+		{"malformed", "/?token=not.a-token", "malformed", false},
+		{"bad signature", "/?token=" + forgedToken(t, `{"alg":"EdDSA","kid":"`+kid+`","typ":"magic-link+jwt"}`), "bad_signature", false},
+		{"tampered signature", "/?token=" + valid[:len(valid)-4] + "AAAA", "bad_signature", false},
+		{"unknown key", "/?token=" + other.link(t, func(c *token.Claims) { c.ID = "forged-jti" }), "unknown_key", false},
+		{"wrong algorithm", "/?token=" + forgedToken(t, `{"alg":"ES256","kid":"`+kid+`","typ":"magic-link+jwt"}`), "wrong_algorithm", false},
+		{"wrong type", "/?token=" + forgedToken(t, `{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT"}`), "wrong_type", false},
+		{"outside its path", "/admin?token=" + keys.link(t, func(c *token.Claims) { c.ID = "signed-jti"; c.Path = "/app" }),
+			ReasonOutsideScope, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, logs := newGateway(t, keys, nil)
+			wantRejected(t, serve(m, newGWRequest(http.MethodGet, tt.target)), rejectionFor(tt.reason))
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("want one JSON log line, got %q: %v", logs.String(), err)
+			}
+			if line["msg"] != "link rejected" || line["reason"] != tt.reason {
+				t.Errorf("log %q, want link rejected with reason %s", logs.String(), tt.reason)
+			}
+			_, hasJTI := line["jti"]
+			_, hasSub := line["sub"]
+			if tt.claims && (line["jti"] != "signed-jti" || line["sub"] != "alice") {
+				t.Errorf("log %q, want the link's jti and sub", logs.String())
+			}
+			if !tt.claims && (hasJTI || hasSub || strings.Contains(logs.String(), "forged-jti")) {
+				t.Errorf("log %q names a claim of a token whose signature did not verify", logs.String())
+			}
+		})
+	}
+}
+
+// rejectionFor is the reason in {http.auth.magic_link.error} of a link rejected in the log for reason.
+func rejectionFor(reason string) string {
+	if reason == ReasonOutsideScope {
+		return ReasonOutsideScope
+	}
+	return ReasonInvalid
 }

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -65,10 +66,9 @@ func writeRejectionPage(w http.ResponseWriter, reason string) error {
 	return err
 }
 
-// writeConfirmPage answers 200 with a page whose button POSTs the link of r back to the same
-// origin.
-func writeConfirmPage(w http.ResponseWriter, r *http.Request) error {
-	action := "/" + strings.TrimLeft(r.URL.EscapedPath(), `/\`) + "?" + r.URL.RawQuery
+// writeConfirmPage answers 200 with a page whose button POSTs the link u back to the same origin.
+func writeConfirmPage(w http.ResponseWriter, u *url.URL) error {
+	action := "/" + strings.TrimLeft(u.EscapedPath(), `/\`) + "?" + u.RawQuery
 	var b bytes.Buffer
 	err := pageTemplate.Execute(&b, pageData{
 		Title:   "Continue to sign in",

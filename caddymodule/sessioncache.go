@@ -35,20 +35,32 @@ func newSessionCache(codec *sessionCodec) *sessionCache {
 
 // open returns the identity of a session cookie value, as sessionCodec.open would.
 func (c *sessionCache) open(value string, now time.Time) (*identity, error) {
+	if id, err := c.cached(value, now); id != nil || err != nil {
+		return id, err
+	}
+	return c.openNew(value, now)
+}
+
+// cached returns the identity of a session cookie value that opened before, or errSessionExpired
+// when it has expired since; or nil and no error when the value is not in the cache.
+func (c *sessionCache) cached(value string, now time.Time) (*identity, error) {
 	c.mu.RLock()
 	id := c.m[value]
 	c.mu.RUnlock()
-	if id != nil {
-		if !now.Before(id.Expiry) {
-			return nil, errSessionExpired
-		}
-		return id, nil
+	if id != nil && !now.Before(id.Expiry) {
+		return nil, errSessionExpired
 	}
+	return id, nil
+}
+
+// openNew opens a session cookie value that is not in the cache, as sessionCodec.open would, and
+// caches its identity when it opens.
+func (c *sessionCache) openNew(value string, now time.Time) (*identity, error) {
 	s, err := c.codec.open(value, now)
 	if err != nil {
 		return nil, err
 	}
-	id = newIdentity(s)
+	id := newIdentity(s)
 	c.mu.Lock()
 	if len(c.m) >= maxCachedSessions {
 		c.m = make(map[string]*identity)

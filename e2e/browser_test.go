@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"html/template"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +138,44 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestBrowserCrossSiteConfirm checks that another site cannot sign a visitor in with a link of its
+// own: a page on a second origin that submits a form posting a valid link to a site with redeem
+// confirm gets the visitor the confirmation page, and no session.
+func TestBrowserCrossSiteConfirm(t *testing.T) {
+	browser := newBrowser(t)
+	g := startGateway(t)
+	link := g.link(t, g.confirm, "/survey?q=1", token.Claims{Subject: "attacker", Expiry: time.Now().Add(time.Hour)})
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		crossSitePage.Execute(w, link)
+	}))
+	t.Cleanup(attacker.Close)
+
+	tab := newTab(t, browser)
+	run(t, tab, "opening the other site's page", chromedp.Navigate(attacker.URL))
+	run(t, tab, "waiting for the form's answer", chromedp.WaitVisible(chromedp.CSS("h1")))
+	heading(t, tab, "Continue to sign in")
+	if u := currentURL(t, tab); !strings.HasPrefix(u, g.confirm+"/") {
+		t.Errorf("the form landed on %s, want the gateway's confirmation page", strings.SplitN(u, "?", 2)[0])
+	}
+	if c := findCookie(run(t, tab, "reading the cookies", cookies(g.confirm)), sessionCookie); c != nil {
+		t.Fatalf("a form on another site signed the browser in (a %s cookie)", sessionCookie)
+	}
+	run(t, tab, "opening the site", chromedp.Navigate(g.confirm+"/"))
+	heading(t, tab, "Not signed in")
+}
+
+// crossSitePage is a page of another site that submits a form posting a link as soon as it loads.
+var crossSitePage = template.Must(template.New("cross-site").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>another site</title></head>
+<body>
+<form method="post" action="{{.}}"></form>
+<script>document.forms[0].submit();</script>
+</body>
+</html>
+`))
 
 // heading fails the test unless the page's h1 reads want.
 func heading(t *testing.T, tab context.Context, want string) {
