@@ -55,6 +55,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		header_user     <name>
 //		header_email    <name>
 //		header_name     <name>
+//		once
+//		logout          <path> [<url>]
 //	}
 //
 // keys and audience are required; keys may be given more than once. The parser only parses: the
@@ -112,6 +114,20 @@ func (m *MagicLink) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &m.CookieDomain)
 		case "cookie_samesite":
 			err = oneArg(d, &m.CookieSameSite)
+		case "once":
+			if d.NextArg() {
+				return d.Errf("once takes no arguments; got %q", d.Val())
+			}
+			m.Once = true
+		case "logout":
+			args := d.RemainingArgs()
+			if len(args) == 0 || len(args) > 2 {
+				return d.Err("logout: give the sign-out path and, optionally, the URL to send the browser to")
+			}
+			m.Logout = args[0]
+			if len(args) == 2 {
+				m.LogoutRedirect = args[1]
+			}
 		case "insecure_cookie":
 			if d.NextArg() {
 				return d.Errf("insecure_cookie takes no arguments; got %q", d.Val())

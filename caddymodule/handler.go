@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/magiclink-dev/magiclink/caddymodule/store"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
@@ -34,6 +36,9 @@ func (m *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 
 	guardTrailers(r, m.spoofable)
 
+	if m.Logout != "" && u.Path == m.Logout && (r.Method == http.MethodGet || r.Method == http.MethodPost) {
+		return m.logout(w, r)
+	}
 	if raw, n := queryparam.Find(r.URL.RawQuery, m.Param); n > 0 {
 		return m.redeem(w, r, u, repl, next, raw, n)
 	}
@@ -53,7 +58,8 @@ func arrived(r *http.Request) (*url.URL, string) {
 // serveWithoutToken handles a request that carries no link token: with the identity of its
 // session, if it has one, or else as Unauthenticated says. u is the URL the request arrived with.
 func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler) error {
-	if id := m.sessionFromCookie(w, r, u); id != nil {
+	id, reason := m.sessionFromCookie(w, r, u)
+	if id != nil {
 		m.setIdentity(r, repl, id)
 		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
@@ -69,21 +75,23 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u 
 		w.WriteHeader(http.StatusFound)
 		return nil
 	}
-	return m.reject(w, r, repl, ReasonUnauthenticated)
+	return m.reject(w, r, repl, reason)
 }
 
-// sessionFromCookie returns the identity of the request's session cookie, if one opens and covers
-// the path of u, the URL the request arrived with, or else nil. Of several cookies of the
-// configured name, the first valid one that covers the path wins; at most maxCookieTries are
-// looked at, those already in the cache before any is decrypted. When cookies of the name are
-// present but none opens, and every one was tried, it clears the cookie.
-func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) *identity {
+// sessionFromCookie returns the identity of the request's session cookie, if one opens, is not
+// revoked and covers the path of u, the URL the request arrived with, or else nil and the reason
+// to give when the request is denied. Of several cookies of the configured name, the first valid
+// one that covers the path wins; at most maxCookieTries are looked at, those already in the cache
+// before any is decrypted. When cookies of the name are present but none opens, and every one was
+// tried, it clears the cookie.
+func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) (*identity, string) {
 	var (
 		now      time.Time
 		uncached [maxCookieTries]string // values to decrypt, when no cached one will do
 		n, tries int
 		more     bool      // more cookies of the name than are tried
 		outside  *identity // a session that opened but does not cover the path
+		revoked  *identity // a session that opened but is revoked
 		failed   error
 	)
 	for _, line := range r.Header["Cookie"] {
@@ -108,8 +116,10 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 			case id == nil:
 				uncached[n] = value
 				n++
+			case m.revoked(id):
+				failed, revoked = errSessionRevoked, id
 			case covers(u, id):
-				return id
+				return id, ""
 			default:
 				outside = id
 			}
@@ -120,8 +130,10 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 		switch {
 		case err != nil:
 			failed = err
+		case m.revoked(id):
+			failed, revoked = errSessionRevoked, id
 		case covers(u, id):
-			return id
+			return id, ""
 		default:
 			outside = id
 		}
@@ -130,20 +142,98 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 		if c := m.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", ReasonOutsideScope), zap.String("jti", outside.LinkID), zap.String("sub", outside.Subject))
 		}
-		return nil
+		return nil, ReasonUnauthenticated
 	}
-	if failed != nil {
-		reason := ReasonInvalid
-		if errors.Is(failed, errSessionExpired) {
-			reason = ReasonExpired
-		}
+	if failed == nil {
+		return nil, ReasonUnauthenticated
+	}
+	reason := ReasonInvalid
+	switch {
+	case revoked != nil:
+		reason = ReasonRevoked
+		m.logger.Info("session rejected", zap.String("reason", reason), zap.String("jti", revoked.LinkID),
+			zap.String("sub", revoked.Subject))
+	case errors.Is(failed, errSessionExpired):
+		reason = ReasonExpired
+		fallthrough
+	default:
 		if c := m.logger.Check(zapcore.InfoLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", reason))
 		}
-		if !more {
-			w.Header().Add("Set-Cookie", m.clearCookie)
+	}
+	if !more {
+		w.Header().Add("Set-Cookie", m.clearCookie)
+	}
+	if reason == ReasonRevoked {
+		return nil, reason
+	}
+	return nil, ReasonUnauthenticated
+}
+
+// errSessionRevoked marks a session cookie that opened but whose session is revoked.
+var errSessionRevoked = errors.New("session revoked")
+
+// revoked reports whether the session id is revoked, checked in memory.
+func (m *MagicLink) revoked(id *identity) bool {
+	return m.app != nil && m.app.state.revocations.sessionRevoked(&id.session)
+}
+
+// sessionOf returns the request's valid session that the link linkID opened and that covers the
+// path of u, if it has one: the session a second click on a one-time link finds.
+func (m *MagicLink) sessionOf(r *http.Request, u *url.URL, linkID string) *identity {
+	var found *identity
+	m.eachSession(r, func(id *identity) bool {
+		if id.LinkID == linkID && covers(u, id) {
+			found = id
+		}
+		return found == nil
+	})
+	return found
+}
+
+// eachSession calls fn with each valid, unrevoked session among the request's first
+// maxCookieTries cookies of the configured name, whatever their scope, until fn returns false.
+func (m *MagicLink) eachSession(r *http.Request, fn func(*identity) bool) {
+	now := time.Now()
+	tries := 0
+	for _, line := range r.Header["Cookie"] {
+		for rest := line; tries < maxCookieTries; tries++ {
+			value, after, found := findCookie(rest, m.CookieName)
+			if !found {
+				break
+			}
+			rest = after
+			if id, err := m.sessions.open(value, now); err == nil && !m.revoked(id) && !fn(id) {
+				return
+			}
 		}
 	}
+}
+
+// logout answers the sign-out endpoint: it revokes the request's sessions, clears the cookie and
+// redirects to LogoutRedirect. When the store cannot be reached, clearing the cookie is all it
+// can do, and it says so in the log.
+func (m *MagicLink) logout(w http.ResponseWriter, r *http.Request) error {
+	m.eachSession(r, func(id *identity) bool {
+		if id.ID == "" {
+			return true // a cookie of the previous format has no id to revoke; it is cleared
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(m.app.Timeout))
+		defer cancel()
+		err := m.app.state.revoke(ctx, store.Revocation{Kind: store.KindSession, Value: id.ID, At: time.Now(), Until: id.Expiry})
+		if err != nil {
+			m.logger.Error("sign-out: store unreachable, the session ends only with its cookie",
+				zap.String("jti", id.LinkID), zap.String("sub", id.Subject), zap.Error(err))
+		} else {
+			m.logger.Info("signed out", zap.String("jti", id.LinkID), zap.String("sub", id.Subject))
+		}
+		return true
+	})
+	h := w.Header()
+	h.Add("Set-Cookie", m.clearCookie)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", m.LogoutRedirect)
+	w.WriteHeader(http.StatusSeeOther)
 	return nil
 }
 
@@ -258,12 +348,12 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		if reason == "" {
 			reason = ReasonInvalid
 		}
-		// Claims are logged only when Verify returns them: never from a token whose signature did
-		// not verify, since anyone can write those.
+		// The link's jti and sub are logged only when its signature verified: anyone can write
+		// the claims of a token whose signature did not.
 		if c := m.logger.Check(zapcore.InfoLevel, "link rejected"); c != nil {
-			if claims != nil {
-				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID), zap.String("jti", claims.ID),
-					zap.String("sub", claims.Subject))
+			if jti, sub, signed := token.RejectedLink(err); signed {
+				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID), zap.String("jti", jti),
+					zap.String("sub", sub))
 			} else {
 				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID))
 			}
@@ -275,6 +365,11 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
 		return m.reject(w, r, repl, ReasonOutsideScope)
 	}
+	if m.app != nil && m.app.state.revocations.linkRevoked(claims.ID, claims.Subject, claims.IssuedAt) {
+		m.logger.Info("link rejected", zap.String("reason", ReasonRevoked), zap.String("kid", hdr.KeyID),
+			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
+		return m.reject(w, r, repl, ReasonRevoked)
+	}
 
 	if r.Method == http.MethodHead {
 		m.stripToken(r)
@@ -284,6 +379,23 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 			zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 		return writeConfirmPage(w, u)
+	}
+
+	redirect := r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm
+	if claims.Once || m.Once {
+		if id := m.sessionOf(r, u, claims.ID); id != nil {
+			// A second click in the browser this link already signed in: no new session, and the
+			// same answer as the first time.
+			m.logger.Info("link already redeemed in this browser", zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
+			if redirect {
+				return m.redirectAfterRedeem(w, u, "")
+			}
+			m.stripToken(r)
+			return m.serveWithoutToken(w, r, u, repl, next)
+		}
+		if reason := m.consume(r, claims); reason != "" {
+			return m.reject(w, r, repl, reason)
+		}
 	}
 
 	now := time.Now()
@@ -307,19 +419,52 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 
 	cookie := m.setCookiePrefix + value + m.setCookieSuffix
-	if r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm {
-		h := w.Header()
-		h.Add("Set-Cookie", cookie)
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Location", redeemLocation(u, m.Param))
-		h.Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusSeeOther)
-		return nil
+	if redirect {
+		return m.redirectAfterRedeem(w, u, cookie)
 	}
 	m.stripToken(r)
 	m.setIdentity(r, repl, newIdentity(s))
 	m.stripSessionCookie(r)
 	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: cookie}, r)
+}
+
+// redirectAfterRedeem answers 303 to the URL u without the token, with the session cookie when
+// cookie is not empty.
+func (m *MagicLink) redirectAfterRedeem(w http.ResponseWriter, u *url.URL, cookie string) error {
+	h := w.Header()
+	if cookie != "" {
+		h.Add("Set-Cookie", cookie)
+	}
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Location", redeemLocation(u, m.Param))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+	return nil
+}
+
+// consume records the one use of a one-time link in the store. It returns "" when this is the
+// first use, or the reason to reject the request: used, or unavailable when the store cannot say
+// (then nothing is recorded and a retry works).
+func (m *MagicLink) consume(r *http.Request, claims *token.Claims) string {
+	if m.app == nil {
+		m.logger.Error("one-time link rejected: no store; add a magic_link global option block (or once to this handler)",
+			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
+		return ReasonUnavailable
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(m.app.Timeout))
+	defer cancel()
+	first, err := m.app.state.store.Consume(ctx, claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
+	switch {
+	case err != nil:
+		m.logger.Error("one-time link rejected: store unreachable", zap.String("jti", claims.ID),
+			zap.String("sub", claims.Subject), zap.Error(err))
+		return ReasonUnavailable
+	case !first:
+		m.logger.Info("link rejected", zap.String("reason", ReasonUsed), zap.String("jti", claims.ID),
+			zap.String("sub", claims.Subject))
+		return ReasonUsed
+	}
+	return ""
 }
 
 // sessionWriter is the response writer of a request forwarded with a new session. When the
@@ -444,7 +589,7 @@ func (m *MagicLink) reject(w http.ResponseWriter, r *http.Request, repl *caddy.R
 	w.Header().Set("Cache-Control", "no-store")
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
 		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
-		return caddyhttp.Error(http.StatusUnauthorized, rejectionErrors[reason])
+		return caddyhttp.Error(rejectionStatus(reason), rejectionErrors[reason])
 	}
 	return writeRejectionPage(w, reason)
 }
@@ -457,4 +602,7 @@ var rejectionErrors = map[string]error{
 	ReasonOutsideScope:    errors.New("magic link rejected: outside its path"),
 	ReasonInvalid:         errors.New("magic link rejected: invalid"),
 	ReasonUnauthenticated: errors.New("not authenticated: no magic link or session"),
+	ReasonUsed:            errors.New("magic link rejected: already used"),
+	ReasonRevoked:         errors.New("magic link or session rejected: revoked"),
+	ReasonUnavailable:     errors.New("magic link not redeemed: the store is unreachable"),
 }

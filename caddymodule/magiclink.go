@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
@@ -57,6 +58,9 @@ const (
 	ReasonOutsideScope    = "outside_scope"
 	ReasonInvalid         = "invalid"
 	ReasonUnauthenticated = "unauthenticated"
+	ReasonUsed            = "used"
+	ReasonRevoked         = "revoked"
+	ReasonUnavailable     = "unavailable"
 )
 
 // Placeholders the handler sets.
@@ -159,7 +163,20 @@ type MagicLink struct {
 	// Remote-Name.
 	HeaderName string `json:"header_name,omitempty"`
 
+	// Once treats every link as one-time, as if it carried the claim once: true: a link opens at
+	// most one session, across every instance that shares the magic_link app's store.
+	Once bool `json:"once,omitempty"`
+
+	// Logout is the path of the sign-out endpoint: a GET or POST to exactly this path clears the
+	// session cookie, revokes that session in the magic_link app's store and redirects to
+	// LogoutRedirect. Empty means no sign-out endpoint.
+	Logout string `json:"logout,omitempty"`
+
+	// LogoutRedirect is where the sign-out endpoint sends the browser. The default is /.
+	LogoutRedirect string `json:"logout_redirect,omitempty"`
+
 	verifier *token.Verifier
+	app      *App          // the magic_link app, when the configuration has one or this handler needs it
 	sessions *sessionCache // opens session cookies; its codec seals them
 	logger   *zap.Logger
 
@@ -224,6 +241,28 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 		m.spoofable = appendHeaderVariants(m.spoofable, name)
 	}
 	m.buildCookieAttributes()
+	return m.provisionApp(ctx)
+}
+
+// provisionApp finds the magic_link app: loaded when once or logout need it, used for revocations
+// when the configuration has it anyway, left alone otherwise so that a stateless site never opens
+// a store.
+func (m *MagicLink) provisionApp(ctx caddy.Context) error {
+	var app any
+	var err error
+	if m.Once || m.Logout != "" {
+		app, err = ctx.App("magic_link")
+	} else {
+		app, err = ctx.AppIfConfigured("magic_link")
+		if errors.Is(err, caddy.ErrNotConfigured) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("magic_link app: %w", err)
+	}
+	m.app = app.(*App)
+	m.app.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
 	return nil
 }
 
@@ -238,6 +277,9 @@ func (m *MagicLink) setDefaults() {
 	}
 	if m.MaxLinkAge == 0 {
 		m.MaxLinkAge = caddy.Duration(token.DefaultMaxLinkAge)
+	}
+	if m.Logout != "" && m.LogoutRedirect == "" {
+		m.LogoutRedirect = "/"
 	}
 	if m.SessionTTL == 0 {
 		m.SessionTTL = caddy.Duration(DefaultSessionTTL)
@@ -336,6 +378,12 @@ func (m *MagicLink) Validate() error {
 	}
 	if err := checkUnauthenticated(m.Unauthenticated); err != nil {
 		return err
+	}
+	if m.Logout != "" && pathscope.Check(m.Logout) != nil {
+		return fmt.Errorf("logout %q: give a clean absolute path such as /logout", m.Logout)
+	}
+	if m.Logout == "" && m.LogoutRedirect != "" {
+		return errors.New("logout_redirect is only used with logout <path>")
 	}
 	if m.Unauthenticated == UnauthenticatedRedirect && m.RedirectURL == "" {
 		return errors.New("unauthenticated redirect: the URL to redirect to is missing")

@@ -36,6 +36,9 @@ func renderRejectionPages() map[string][]byte {
 		ReasonOutsideScope:    invalid,
 		ReasonInvalid:         invalid,
 		ReasonUnauthenticated: {Title: "Sign in", Message: "Sign in with the link from your email."},
+		ReasonUsed:            {Title: "Link already used", Message: "This link has already been used. Ask for a new one."},
+		ReasonRevoked:         {Title: "Link revoked", Message: "This link is no longer valid. Ask for a new one."},
+		ReasonUnavailable:     {Title: "Try again", Message: "Signing in is not possible right now. Try again in a moment."},
 	}
 	pages := make(map[string][]byte, len(texts))
 	for reason, data := range texts {
@@ -58,12 +61,21 @@ func setPageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", pageSecurityPolicy)
 }
 
-// writeRejectionPage answers 401 with the built-in page for reason.
+// writeRejectionPage answers with the built-in page for reason: 503 when the store is
+// unavailable, 401 otherwise.
 func writeRejectionPage(w http.ResponseWriter, reason string) error {
 	setPageHeaders(w.Header())
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(rejectionStatus(reason))
 	_, err := w.Write(rejectionPages[reason])
 	return err
+}
+
+// rejectionStatus is the status of a rejection for reason.
+func rejectionStatus(reason string) int {
+	if reason == ReasonUnavailable {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusUnauthorized
 }
 
 // writeConfirmPage answers 200 with a page whose button POSTs the link u back to the same origin.
