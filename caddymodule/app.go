@@ -350,6 +350,17 @@ func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
 	return nil
 }
 
+// accepted records that the link id opened a session at the moment at, for the statuses of the
+// issuing API. Links the API did not mint have no record and are left alone. It runs off the
+// request path: the status is not worth delaying a sign-in for.
+func (s *appState) accepted(id string, at time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if _, err := s.store.SetLinkStatus(ctx, id, store.StatusAccepted, at); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Warn("recording a link as accepted failed", zap.String("jti", id), zap.Error(err))
+	}
+}
+
 // Destruct stops following the store and closes it.
 func (s *appState) Destruct() error {
 	close(s.quit)

@@ -417,6 +417,9 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	}
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
+	if m.app != nil {
+		go m.app.state.accepted(claims.ID, now)
+	}
 
 	cookie := m.setCookiePrefix + value + m.setCookieSuffix
 	if redirect {
