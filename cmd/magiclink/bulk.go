@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -12,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/magiclink-dev/magiclink/token"
 )
@@ -91,9 +90,17 @@ type bulkStats struct {
 type batch struct {
 	rows   []row
 	fields []string      // the rows' fields, cols.n per good row
-	out    []byte        // the output CSV lines of the good rows
+	out    bytes.Buffer  // the output CSV lines of the good rows
+	csv    *csv.Writer   // writes to out
 	errs   []rowError    // the bad rows, in line order
 	done   chan struct{} // receives once the batch is signed
+}
+
+// newBatch returns an empty batch.
+func newBatch() *batch {
+	b := &batch{done: make(chan struct{}, 1)}
+	b.csv = csv.NewWriter(&b.out)
+	return b
 }
 
 // A row is one CSV record; problem is set when it cannot be signed.
@@ -127,22 +134,17 @@ func (j *bulkJob) run(in io.Reader, out, stderr io.Writer) (bulkStats, error) {
 	j.expires = j.issuedAt.Add(j.ttl).Format(time.RFC3339)
 
 	w := bufio.NewWriterSize(out, 64<<10)
-	var line []byte
-	for i, f := range header {
-		if i > 0 {
-			line = append(line, ',')
-		}
-		line = appendField(line, f)
-	}
-	line = append(line, ",token,link,expires_at\n"...)
-	if _, err := w.Write(line); err != nil {
+	hw := csv.NewWriter(w)
+	hw.Write(append(header[:len(header):len(header)], "token", "link", "expires_at"))
+	hw.Flush()
+	if err := hw.Error(); err != nil {
 		return bulkStats{}, fmt.Errorf("writing output: %w", err)
 	}
 
 	nbatches := 4 * j.workers
 	free := make(chan *batch, nbatches)
 	for range nbatches {
-		free <- &batch{done: make(chan struct{}, 1)}
+		free <- newBatch()
 	}
 	work := make(chan *batch, nbatches)
 	ordered := make(chan *batch, nbatches)
@@ -205,7 +207,8 @@ func (j *bulkJob) run(in io.Reader, out, stderr io.Writer) (bulkStats, error) {
 func (j *bulkJob) read(r *csv.Reader, free <-chan *batch, work, ordered chan<- *batch, stop *atomic.Bool) error {
 	for !stop.Load() {
 		b := <-free
-		b.rows, b.fields, b.out, b.errs = b.rows[:0], b.fields[:0], b.out[:0], b.errs[:0]
+		b.rows, b.fields, b.errs = b.rows[:0], b.fields[:0], b.errs[:0]
+		b.out.Reset()
 		var err error
 		for len(b.rows) < batchRows {
 			var rec []string
@@ -249,7 +252,10 @@ func (j *bulkJob) emit(w *bufio.Writer, stderr io.Writer, b *batch) error {
 		}
 		fmt.Fprintf(stderr, "magiclink: sign: line %d: %s\n", e.line, e.problem)
 	}
-	_, err := w.Write(b.out)
+	if err := b.csv.Error(); err != nil {
+		return err
+	}
+	_, err := w.Write(b.out.Bytes())
 	return err
 }
 
@@ -304,10 +310,12 @@ type rowSigner struct {
 	claims token.Claims
 	fixed  []string // the audience from --aud
 	last   *linkTarget
+	buf    []byte   // the link (or the token alone) of the row being signed
+	rec    []string // the output record of the row being signed
 }
 
 // A linkTarget is what a link URL contributes to a row: its audience and the
-// link around the token, CSV-encoded.
+// text of the link around the token.
 type linkTarget struct {
 	raw            string
 	aud            []string
@@ -341,16 +349,8 @@ func (s *rowSigner) target(raw string) *linkTarget {
 		return t
 	}
 	t.aud = []string{origin(u)}
-	prefix, suffix, err := linkTemplate(raw, s.j.param)
-	if err != nil {
+	if t.prefix, t.suffix, err = linkTemplate(raw, s.j.param); err != nil {
 		t.err = fmt.Errorf("url: %w", err)
-		return t
-	}
-	if fieldNeedsQuotes(prefix + "x" + suffix) {
-		t.prefix = string(appendQuoted([]byte{'"'}, prefix))
-		t.suffix = string(append(appendQuoted(nil, suffix), '"'))
-	} else {
-		t.prefix, t.suffix = prefix, suffix
 	}
 	return t
 }
@@ -365,9 +365,10 @@ func (s *rowSigner) sign(b *batch) {
 			b.errs = append(b.errs, rowError{line: r.line, problem: r.problem})
 		}
 	}
+	b.csv.Flush()
 }
 
-// signRow appends the output line for the record f to b.out, or returns
+// signRow writes the output record for the record f to b.csv, or returns
 // what is wrong with the record.
 func (s *rowSigner) signRow(b *batch, f []string) string {
 	cols := &s.j.cols
@@ -399,30 +400,24 @@ func (s *rowSigner) signRow(b *batch, f []string) string {
 		return "no audience: give --aud, --url or a url in this row"
 	}
 
-	start := len(b.out)
-	for i, v := range f {
-		if i > 0 {
-			b.out = append(b.out, ',')
-		}
-		b.out = appendField(b.out, v)
+	// The token is signed into the link's text, which becomes one string;
+	// the token column is a substring of it.
+	var prefix, suffix string
+	if t != nil {
+		prefix, suffix = t.prefix, t.suffix
 	}
-	b.out = append(b.out, ',')
-	tokStart := len(b.out)
-	out, err := s.j.signer.AppendSign(b.out, c)
+	buf, err := s.j.signer.AppendSign(append(s.buf[:0], prefix...), c)
 	if err != nil {
-		b.out = b.out[:start]
 		return oneLine(err.Error())
 	}
-	tokEnd := len(out)
-	out = append(out, ',')
-	if t != nil {
-		out = append(out, t.prefix...)
-		out = append(out, out[tokStart:tokEnd]...)
-		out = append(out, t.suffix...)
+	s.buf = append(buf, suffix...)
+	link := string(s.buf)
+	tok := link[len(prefix) : len(link)-len(suffix)]
+	if t == nil {
+		link = ""
 	}
-	out = append(out, ',')
-	out = append(out, s.j.expires...)
-	b.out = append(out, '\n')
+	s.rec = append(append(s.rec[:0], f...), tok, link, s.j.expires)
+	b.csv.Write(s.rec) // a write error sticks to b.csv; emit reports it
 	return ""
 }
 
@@ -458,40 +453,4 @@ func linkTemplate(raw, param string) (prefix, suffix string, err error) {
 		return "", "", errors.New("the token cannot be placed in this URL")
 	}
 	return a[:p], a[len(a)-s:], nil
-}
-
-// appendField appends s to dst as one CSV field, quoted when encoding/csv's
-// Writer would quote it.
-func appendField(dst []byte, s string) []byte {
-	if !fieldNeedsQuotes(s) {
-		return append(dst, s...)
-	}
-	dst = append(dst, '"')
-	dst = appendQuoted(dst, s)
-	return append(dst, '"')
-}
-
-// appendQuoted appends s with each double quote doubled.
-func appendQuoted(dst []byte, s string) []byte {
-	for {
-		i := strings.IndexByte(s, '"')
-		if i < 0 {
-			return append(dst, s...)
-		}
-		dst = append(dst, s[:i+1]...)
-		dst = append(dst, '"')
-		s = s[i+1:]
-	}
-}
-
-// fieldNeedsQuotes reports whether encoding/csv's Writer quotes the field s.
-func fieldNeedsQuotes(s string) bool {
-	if s == "" {
-		return false
-	}
-	if s == `\.` || strings.ContainsAny(s, "\",\r\n") {
-		return true
-	}
-	r, _ := utf8.DecodeRuneInString(s)
-	return unicode.IsSpace(r)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,18 +236,110 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	}
 }
 
-func TestAppendFieldMatchesCSVWriter(t *testing.T) {
-	fields := []string{"", "plain", "a,b", `say "hi"`, "two\nlines", "cr\rhere", " lead", "\tlead", "trail ", `\.`, "ünï", "\u00a0nbsp", `"`}
-	for _, f := range fields {
-		var want bytes.Buffer
-		w := csv.NewWriter(&want)
-		if err := w.Write([]string{f}); err != nil {
-			t.Fatal(err)
-		}
-		w.Flush()
-		if got := string(appendField(nil, f)) + "\n"; got != want.String() {
-			t.Errorf("appendField(%q) = %q, csv.Writer writes %q", f, got, want.String())
-		}
+// TestBulkAwkwardFields checks that rows with fields needing CSV quoting
+// come out as CSV that reads back to the input fields plus token, link and
+// expires_at, and that the link is made from the row's url or --url.
+func TestBulkAwkwardFields(t *testing.T) {
+	prefix := newKey(t, "EdDSA")
+	const aud = "https://gw.example.com"
+	tests := []struct {
+		name  string
+		input string
+		url   string     // --url
+		want  [][]string // the input records, header first
+	}{
+		{"double quotes", "sub,name\nu1,\"say \"\"hi\"\"\"\n", "",
+			[][]string{{"sub", "name"}, {"u1", `say "hi"`}}},
+		{"lone double quote", "sub,name\nu1,\"\"\"\"\n", "",
+			[][]string{{"sub", "name"}, {"u1", `"`}}},
+		{"commas", "sub,name\n\"u,1\",\"a,b,c\"\n", "",
+			[][]string{{"sub", "name"}, {"u,1", "a,b,c"}}},
+		{"LF and CR in fields", "sub,note,more\nu1,\"two\nlines\",\"cr\rhere\"\n", "",
+			[][]string{{"sub", "note", "more"}, {"u1", "two\nlines", "cr\rhere"}}},
+		{"CRLF line ends", "sub,note\r\nu1,\"a\r\nb\"\r\nu2,c\r\n", "",
+			[][]string{{"sub", "note"}, {"u1", "a\nb"}, {"u2", "c"}}},
+		{"leading space", "sub,name,note,nbsp\nu1, Ann,\tTab,\u00a0x\n", "",
+			[][]string{{"sub", "name", "note", "nbsp"}, {"u1", " Ann", "\tTab", "\u00a0x"}}},
+		{"trailing space", "sub,name\nu1,Ann \n", "",
+			[][]string{{"sub", "name"}, {"u1", "Ann "}}},
+		{"backslash dot", "sub,note\nu1,\\.\n", "",
+			[][]string{{"sub", "note"}, {"u1", `\.`}}},
+		{"empty fields", "sub,email,name,note\nu1,,,\nu2,\"\",,\"\"\n", "",
+			[][]string{{"sub", "email", "name", "note"}, {"u1", "", "", ""}, {"u2", "", "", ""}}},
+		{"awkward header names", "sub,\"a,b\",\" c\",\"d\"\"\"\nu1,1,2,3\n", "",
+			[][]string{{"sub", "a,b", " c", `d"`}, {"u1", "1", "2", "3"}}},
+		{"url column with a comma and a quote", "sub,url\nu1,\"https://example.com/p?a=1,2\"\nu2,\"https://example.com/p?q=\"\"x\"\"\"\n", "",
+			[][]string{{"sub", "url"}, {"u1", "https://example.com/p?a=1,2"}, {"u2", `https://example.com/p?q="x"`}}},
+		{"--url with a comma and a quote", "sub,name\nu1,\"A, \"\"B\"\"\"\n", `https://example.com/p?a=1,2&q="x"#f,g`,
+			[][]string{{"sub", "name"}, {"u1", `A, "B"`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if in := readCSV(t, tt.input); !slices.EqualFunc(in, tt.want, slices.Equal) {
+				t.Fatalf("the test input reads as %q, want %q", in, tt.want)
+			}
+			args := []string{"sign", "--key", prefix + ".private.jwk", "--csv", "-", "--aud", aud}
+			if tt.url != "" {
+				args = append(args, "--url", tt.url)
+			}
+			code, stdout, stderr := cli(t, tt.input, args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			recs := readCSV(t, stdout)
+			if len(recs) != len(tt.want) {
+				t.Fatalf("%d output records, want %d:\n%s", len(recs), len(tt.want), stdout)
+			}
+			header := tt.want[0]
+			if got, want := recs[0], append(slices.Clip(header), "token", "link", "expires_at"); !slices.Equal(got, want) {
+				t.Errorf("header %q, want %q", got, want)
+			}
+			for i, in := range tt.want[1:] {
+				rec := recs[i+1]
+				if len(rec) != len(in)+3 || !slices.Equal(rec[:len(in)], in) {
+					t.Fatalf("record %d is %q, want %q and three more fields", i, rec, in)
+				}
+				tok, link, exp := rec[len(in)], rec[len(in)+1], rec[len(in)+2]
+				c := checkToken(t, prefix, aud, tok)
+				if c.Subject != in[0] {
+					t.Errorf("record %d: token sub %q, want %q", i, c.Subject, in[0])
+				}
+				if got := c.Expiry.UTC().Format(time.RFC3339); exp != got {
+					t.Errorf("record %d: expires_at %q, token exp %q", i, exp, got)
+				}
+				u := tt.url
+				if k := slices.Index(header, "url"); k >= 0 {
+					u = in[k]
+				}
+				want := ""
+				if u != "" {
+					var err error
+					if want, err = token.Link(u, "token", tok); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if link != want {
+					t.Errorf("record %d: link %q, want %q", i, link, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBulkOutputBytes pins the output format: LF line ends, fields quoted
+// only when needed, quotes doubled.
+func TestBulkOutputBytes(t *testing.T) {
+	prefix := newKey(t, "EdDSA")
+	code, stdout, stderr := cli(t, "sub,\"n,ote\"\r\nu1,\"say \"\"hi\"\"\"\r\n", "sign", "--key", prefix+".private.jwk", "--csv", "-", "--url", "https://example.com/p?a=1,2")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	recs := readCSV(t, stdout)
+	tok, exp := recs[1][2], recs[1][4]
+	want := "sub,\"n,ote\",token,link,expires_at\n" +
+		"u1,\"say \"\"hi\"\"\"," + tok + ",\"https://example.com/p?a=1,2&token=" + tok + "\"," + exp + "\n"
+	if stdout != want {
+		t.Errorf("output\n%q\nwant\n%q", stdout, want)
 	}
 }
 
