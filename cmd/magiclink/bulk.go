@@ -329,6 +329,7 @@ func (j *bulkJob) newSigner() *rowSigner {
 		Issuer:   j.iss,
 		IssuedAt: j.issuedAt,
 		Expiry:   j.issuedAt.Add(j.ttl),
+		Once:     j.once,
 	}
 	if j.aud != "" {
 		s.fixed = []string{j.aud}
