@@ -193,6 +193,9 @@ func demoCaddyfile(origin, addr, upstream, keyFile, dir string, logs bool) strin
 		format console
 		include http.handlers.magic_link
 	}
+	magic_link {
+		store file %q
+	}
 }
 
 %s {
@@ -202,10 +205,11 @@ func demoCaddyfile(origin, addr, upstream, keyFile, dir string, logs bool) strin
 		audience %s
 		insecure_cookie
 		unauthenticated pass
+		logout /signout /
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(dir, "caddy"), output, origin, host, keyFile, origin, upstream)
+`, filepath.Join(dir, "caddy"), output, filepath.Join(dir, "state.db"), origin, host, keyFile, origin, upstream)
 }
 
 // demoConfig adapts a Caddyfile to Caddy's JSON config.
@@ -227,7 +231,7 @@ type demoLink struct {
 }
 
 // demoLinks mints the demo's links for the site at origin: one that signs demo-user in, one that
-// expired an hour before now and one limited to /survey/42.
+// expired an hour before now, a one-time link and one limited to /survey/42.
 func demoLinks(signer *token.Signer, origin string, now time.Time) ([]demoLink, error) {
 	aud := []string{origin}
 	links := []struct {
@@ -243,6 +247,11 @@ func demoLinks(signer *token.Signer, origin string, now time.Time) ([]demoLink, 
 			about:  `Expired link: it expired an hour ago, so the gateway answers "Link expired" (401) and signs nobody in.`,
 			path:   "/",
 			claims: token.Claims{Subject: "demo-user", IssuedAt: now.Add(-2 * time.Hour), Expiry: now.Add(-time.Hour)},
+		},
+		{
+			about:  `One-time link: the first click signs you in; opened again in another browser or a private window it answers "Link already used" (401). A second click in the same browser just takes you in.`,
+			path:   "/",
+			claims: token.Claims{Subject: "demo-user", Email: "demo@example.com", Name: "Demo User", Once: true, Expiry: now.Add(time.Hour)},
 		},
 		{
 			about:  `Scoped link: it signs you in on /survey/42 only; every other page of the site still shows "Not signed in".`,
@@ -266,16 +275,11 @@ func demoLinks(signer *token.Signer, origin string, now time.Time) ([]demoLink, 
 	return out, nil
 }
 
-// demoApp returns the handler of the demo app behind the gateway: /signout clears the session
-// cookie and every other path shows who is signed in, as the gateway says in Remote-User,
-// Remote-Email and Remote-Name.
+// demoApp returns the handler of the demo app behind the gateway: every path shows who is signed
+// in, as the gateway says in Remote-User, Remote-Email and Remote-Name. The gateway itself answers
+// /signout (its logout endpoint).
 func demoApp() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/signout", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: demoCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
