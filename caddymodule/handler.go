@@ -87,13 +87,13 @@ func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u 
 func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u *url.URL) (*identity, string) {
 	var (
 		now      time.Time
-		uncached [maxCookieTries]string // values to decrypt, when no cached one will do
-		n, tries int
+		uncached int       // cookies not in the cache
 		more     bool      // more cookies of the name than are tried
 		outside  *identity // a session that opened but does not cover the path
 		revoked  *identity // a session that opened but is revoked
 		failed   error
 	)
+	tries := 0
 	for _, line := range r.Header["Cookie"] {
 		for rest := line; ; {
 			value, after, found := findCookie(rest, m.CookieName)
@@ -114,8 +114,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 			case err != nil:
 				failed = err
 			case id == nil:
-				uncached[n] = value
-				n++
+				uncached++
 			case m.revoked(id):
 				failed, revoked = errSessionRevoked, id
 			case covers(u, id):
@@ -125,17 +124,29 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 			}
 		}
 	}
-	for _, value := range uncached[:n] {
-		id, err := m.sessions.openNew(value, now)
-		switch {
-		case err != nil:
-			failed = err
-		case m.revoked(id):
-			failed, revoked = errSessionRevoked, id
-		case covers(u, id):
-			return id, ""
-		default:
-			outside = id
+	if uncached > 0 {
+		// The same cookies again, now decrypting those not in the cache.
+		tries = 0
+		for _, line := range r.Header["Cookie"] {
+			for rest := line; tries < maxCookieTries; {
+				value, after, found := findCookie(rest, m.CookieName)
+				if !found {
+					break
+				}
+				rest = after
+				tries++
+				id, err := m.sessions.open(value, now)
+				switch {
+				case err != nil:
+					failed = err
+				case m.revoked(id):
+					failed, revoked = errSessionRevoked, id
+				case covers(u, id):
+					return id, ""
+				default:
+					outside = id
+				}
+			}
 		}
 	}
 	if outside != nil {
@@ -261,33 +272,33 @@ func findCookie(line, name string) (value, rest string, found bool) {
 func (m *MagicLink) stripSessionCookie(r *http.Request) {
 	lines := r.Header["Cookie"]
 	n := 0
-	changed := false
 	for _, line := range lines {
-		if strings.Contains(line, m.CookieName) {
-			line = withoutCookie(line, m.CookieName)
-			changed = true
+		if strings.Contains(line, m.setCookiePrefix) {
+			line = withoutCookie(line, m.setCookiePrefix)
 		}
 		if line != "" {
-			lines[n] = line
+			lines[n] = line // in place: the header's slice shares its array
 			n++
 		}
 	}
 	switch {
 	case n == 0 && len(lines) > 0:
 		delete(r.Header, "Cookie")
-	case changed:
+	case n < len(lines):
 		r.Header["Cookie"] = lines[:n]
 	}
 }
 
-// withoutCookie returns the Cookie header value line without the cookies called name, the others
-// kept in order and joined by "; ". When the cookies kept are one run of line, the result is that
-// substring and costs no allocation.
-func withoutCookie(line, name string) string {
+// withoutCookie returns the Cookie header value line without the cookies whose name and '=' are
+// prefix, the others kept in order and joined by "; ". When the cookies kept are one run of line,
+// the result is that substring and costs no allocation; otherwise it costs one, of the result's
+// size when line has its cookies joined by "; " as browsers send them.
+func withoutCookie(line, prefix string) string {
 	var (
 		b       strings.Builder // the result, once it is not a substring of line
 		lo, hi  int             // line[lo:hi] is the result so far, while b is empty
 		removed bool            // a cookie was removed after line[lo:hi]
+		dropped int             // the bytes of the removed cookies, with a "; " each
 	)
 	for i := 0; i < len(line); {
 		end := strings.IndexByte(line[i:], ';')
@@ -307,8 +318,9 @@ func withoutCookie(line, name string) string {
 		part := line[start:stop]
 		switch {
 		case part == "":
-		case len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name:
+		case strings.HasPrefix(part, prefix):
 			removed = true
+			dropped += len(part) + len("; ")
 		case b.Len() > 0:
 			b.WriteString("; ")
 			b.WriteString(part)
@@ -317,7 +329,7 @@ func withoutCookie(line, name string) string {
 		case !removed:
 			hi = stop
 		default:
-			b.Grow(len(line))
+			b.Grow(len(line) - dropped)
 			b.WriteString(line[lo:hi])
 			b.WriteString("; ")
 			b.WriteString(part)

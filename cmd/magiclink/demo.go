@@ -28,9 +28,6 @@ import (
 // defaultDemoListen is the gateway's address when --listen is not given.
 const defaultDemoListen = "127.0.0.1:8080"
 
-// demoCookie is the session cookie's name: the magic_link default with insecure_cookie.
-const demoCookie = "magic_link"
-
 // demoShutdownTimeout bounds how long stopping the demo app may take.
 const demoShutdownTimeout = 5 * time.Second
 

@@ -21,14 +21,17 @@ const demoWait = 30 * time.Second
 
 // A runningDemo is a demo started by startDemo.
 type runningDemo struct {
-	origin                string // the site, http://127.0.0.1:PORT
+	origin                      string // the site, http://127.0.0.1:PORT
 	ready, expired, once, scope string // the four printed links, in order
-	output                string // everything demo printed
-	stop                  func() error
+	output                      string // everything demo printed
+	stop                        func() error
 }
 
 // startDemo runs demo in-process with opts until the returned demo's stop is called (or the test
 // ends) and returns what it printed.
+// demoCookie is the session cookie's name: the magic_link default with insecure_cookie.
+const demoCookie = "magic_link"
+
 func startDemo(t *testing.T, opts demoOptions) *runningDemo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
