@@ -31,7 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if matcherSet == nil {
 		return routes, nil
 	}
-	strip := &StripIdentity{HeaderUser: m.HeaderUser, HeaderEmail: m.HeaderEmail, HeaderName: m.HeaderName}
+	strip := &StripIdentity{IdentityHeaders: m.IdentityHeaders}
 	return append(h.NewRoute(nil, strip), routes...), nil
 }
 

@@ -59,9 +59,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				Redeem:          RedeemConfirm,
 				Unauthenticated: UnauthenticatedRedirect,
 				RedirectURL:     "https://login.example.com/?next={http.request.uri}",
-				HeaderUser:      "X-User",
-				HeaderEmail:     "X-Email",
-				HeaderName:      "X-Name",
+				IdentityHeaders: IdentityHeaders{HeaderUser: "X-User", HeaderEmail: "X-Email", HeaderName: "X-Name"},
 			},
 		},
 		{

@@ -93,49 +93,35 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 		revoked  *identity // a session that opened but is revoked
 		failed   error
 	)
-	tries := 0
-	for _, line := range r.Header["Cookie"] {
-		for rest := line; ; {
-			value, after, found := findCookie(rest, m.CookieName)
-			if !found {
-				break
-			}
-			rest = after
-			if tries == maxCookieTries {
-				more = true
-				break
-			}
-			tries++
-			if now.IsZero() {
-				now = time.Now()
-			}
-			id, err := m.sessions.cached(value, now)
-			switch {
-			case err != nil:
-				failed = err
-			case id == nil:
-				uncached++
-			case m.revoked(id):
-				failed, revoked = errSessionRevoked, id
-			case covers(u, id):
-				return id, ""
-			default:
-				outside = id
-			}
-		}
-	}
-	if uncached > 0 {
-		// The same cookies again, now decrypting those not in the cache.
-		tries = 0
+	// The first pass looks only at cookies already in the cache; the second, needed only when
+	// some were not, decrypts them.
+	for pass := 0; pass < 2; pass++ {
+		tries := 0
 		for _, line := range r.Header["Cookie"] {
-			for rest := line; tries < maxCookieTries; {
+			for rest := line; ; {
 				value, after, found := findCookie(rest, m.CookieName)
 				if !found {
 					break
 				}
 				rest = after
+				if tries == maxCookieTries {
+					more = true
+					break
+				}
 				tries++
-				id, err := m.sessions.open(value, now)
+				var id *identity
+				var err error
+				if pass == 0 {
+					if now.IsZero() {
+						now = time.Now()
+					}
+					if id, err = m.sessions.cached(value, now); id == nil && err == nil {
+						uncached++
+						continue
+					}
+				} else {
+					id, err = m.sessions.open(value, now)
+				}
 				switch {
 				case err != nil:
 					failed = err
@@ -147,6 +133,9 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 					outside = id
 				}
 			}
+		}
+		if uncached == 0 {
+			break
 		}
 	}
 	if outside != nil {

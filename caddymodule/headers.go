@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,51 @@ func init() {
 	caddy.RegisterModule(StripIdentity{})
 }
 
+// IdentityHeaders name the request headers that carry a signed-in user's identity upstream. A
+// client's headers and trailers of these names, in every spelling with '-' or '_', are removed.
+type IdentityHeaders struct {
+	// HeaderUser is the request header that carries the user id (the sub claim) upstream. The
+	// default is Remote-User.
+	HeaderUser string `json:"header_user,omitempty"`
+
+	// HeaderEmail is the request header that carries the email claim upstream. The default is
+	// Remote-Email.
+	HeaderEmail string `json:"header_email,omitempty"`
+
+	// HeaderName is the request header that carries the name claim upstream. The default is
+	// Remote-Name.
+	HeaderName string `json:"header_name,omitempty"`
+}
+
+// setDefaults fills in the default of every empty name.
+func (h *IdentityHeaders) setDefaults() {
+	if h.HeaderUser == "" {
+		h.HeaderUser = DefaultHeaderUser
+	}
+	if h.HeaderEmail == "" {
+		h.HeaderEmail = DefaultHeaderEmail
+	}
+	if h.HeaderName == "" {
+		h.HeaderName = DefaultHeaderName
+	}
+}
+
+// validate checks that the three names are valid header names and different.
+func (h *IdentityHeaders) validate() error {
+	for _, f := range []struct{ field, name string }{
+		{"header_user", h.HeaderUser}, {"header_email", h.HeaderEmail}, {"header_name", h.HeaderName},
+	} {
+		if err := checkHeaderName(f.field, f.name); err != nil {
+			return err
+		}
+	}
+	if strings.EqualFold(h.HeaderUser, h.HeaderEmail) || strings.EqualFold(h.HeaderUser, h.HeaderName) ||
+		strings.EqualFold(h.HeaderEmail, h.HeaderName) {
+		return errors.New("header_user, header_email and header_name must be three different headers")
+	}
+	return nil
+}
+
 // StripIdentity is a middleware that removes a client's claims to an identity: the request headers
 // and trailers named as the identity headers of a magic_link handler, in every spelling with '-'
 // or '_'. The magic_link Caddyfile directive adds it, without the directive's matcher, beside a
@@ -26,15 +72,8 @@ func init() {
 // placeholders {http.auth.user.id}, {http.auth.user.email} and {http.auth.user.name}) is kept,
 // so that it never undoes the work of a magic_link handler that ran before it.
 type StripIdentity struct {
-	// HeaderUser is the request header that carries the user id. The default is Remote-User.
-	HeaderUser string `json:"header_user,omitempty"`
-
-	// HeaderEmail is the request header that carries the email address. The default is
-	// Remote-Email.
-	HeaderEmail string `json:"header_email,omitempty"`
-
-	// HeaderName is the request header that carries the name. The default is Remote-Name.
-	HeaderName string `json:"header_name,omitempty"`
+	// IdentityHeaders name the headers to remove, as in the magic_link handler beside it.
+	IdentityHeaders
 
 	canonical [3]string   // the canonical forms of the user, email and name headers
 	spellings [3][]string // every spelling of each, canonicalized
@@ -51,15 +90,7 @@ func (StripIdentity) CaddyModule() caddy.ModuleInfo {
 
 // Provision fills in the default header names and lists their spellings.
 func (s *StripIdentity) Provision(caddy.Context) error {
-	if s.HeaderUser == "" {
-		s.HeaderUser = DefaultHeaderUser
-	}
-	if s.HeaderEmail == "" {
-		s.HeaderEmail = DefaultHeaderEmail
-	}
-	if s.HeaderName == "" {
-		s.HeaderName = DefaultHeaderName
-	}
+	s.setDefaults()
 	s.all = nil
 	for i, name := range [3]string{s.HeaderUser, s.HeaderEmail, s.HeaderName} {
 		s.canonical[i] = textproto.CanonicalMIMEHeaderKey(name)
@@ -71,14 +102,7 @@ func (s *StripIdentity) Provision(caddy.Context) error {
 
 // Validate checks the header names.
 func (s *StripIdentity) Validate() error {
-	for _, h := range []struct{ field, name string }{
-		{"header_user", s.HeaderUser}, {"header_email", s.HeaderEmail}, {"header_name", s.HeaderName},
-	} {
-		if err := checkHeaderName(h.field, h.name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.validate()
 }
 
 // identityPlaceholders are the placeholders of the authenticated user's id, email and name.

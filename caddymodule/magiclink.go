@@ -151,17 +151,8 @@ type MagicLink struct {
 	// {http.request.uri} are expanded on each request.
 	RedirectURL string `json:"redirect_url,omitempty"`
 
-	// HeaderUser is the request header that carries the user id (the sub claim) upstream. The
-	// default is Remote-User.
-	HeaderUser string `json:"header_user,omitempty"`
-
-	// HeaderEmail is the request header that carries the email claim upstream. The default is
-	// Remote-Email.
-	HeaderEmail string `json:"header_email,omitempty"`
-
-	// HeaderName is the request header that carries the name claim upstream. The default is
-	// Remote-Name.
-	HeaderName string `json:"header_name,omitempty"`
+	// IdentityHeaders name the request headers that carry the identity upstream.
+	IdentityHeaders
 
 	// Once treats every link as one-time, as if it carried the claim once: true: a link opens at
 	// most one session, across every instance that shares the magic_link app's store.
@@ -303,15 +294,7 @@ func (m *MagicLink) setDefaults() {
 	if m.Unauthenticated == "" {
 		m.Unauthenticated = UnauthenticatedDeny
 	}
-	if m.HeaderUser == "" {
-		m.HeaderUser = DefaultHeaderUser
-	}
-	if m.HeaderEmail == "" {
-		m.HeaderEmail = DefaultHeaderEmail
-	}
-	if m.HeaderName == "" {
-		m.HeaderName = DefaultHeaderName
-	}
+	m.IdentityHeaders.setDefaults()
 }
 
 // buildCookieAttributes precomputes the Set-Cookie values, so issuing or clearing a cookie costs
@@ -391,18 +374,7 @@ func (m *MagicLink) Validate() error {
 	if m.Unauthenticated != UnauthenticatedRedirect && m.RedirectURL != "" {
 		return fmt.Errorf("redirect_url is only used with unauthenticated redirect, not %s", m.Unauthenticated)
 	}
-	for _, h := range []struct{ field, name string }{
-		{"header_user", m.HeaderUser}, {"header_email", m.HeaderEmail}, {"header_name", m.HeaderName},
-	} {
-		if err := checkHeaderName(h.field, h.name); err != nil {
-			return err
-		}
-	}
-	if strings.EqualFold(m.HeaderUser, m.HeaderEmail) || strings.EqualFold(m.HeaderUser, m.HeaderName) ||
-		strings.EqualFold(m.HeaderEmail, m.HeaderName) {
-		return errors.New("header_user, header_email and header_name must be three different headers")
-	}
-	return nil
+	return m.IdentityHeaders.validate()
 }
 
 // checkCookie checks the cookie settings against each other and against the rules of the cookie
