@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/magiclink-dev/magiclink/caddymodule/store"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -39,8 +42,31 @@ func benchRequest(target string) *http.Request {
 }
 
 func BenchmarkServeHTTPCookie(b *testing.B) {
+	benchCookie(b, nil)
+}
+
+// BenchmarkServeHTTPCookieRevocations is BenchmarkServeHTTPCookie with 100,000 revoked links and
+// 10,000 revoked users held in memory, none of them the session's.
+func BenchmarkServeHTTPCookieRevocations(b *testing.B) {
+	now := time.Now()
+	all := make([]store.Revocation, 0, 110_000)
+	for i := range 100_000 {
+		all = append(all, store.Revocation{Kind: store.KindLink, Value: "revoked-link-" + strconv.Itoa(i), At: now, Until: now.Add(time.Hour)})
+	}
+	for i := range 10_000 {
+		all = append(all, store.Revocation{Kind: store.KindSubject, Value: "revoked-user-" + strconv.Itoa(i), At: now, Until: now.Add(time.Hour)})
+	}
+	st := new(appState)
+	st.revocations.replace(all)
+	benchCookie(b, &App{state: st})
+}
+
+// benchCookie measures the handler on requests carrying a valid session cookie, with app as the
+// magic_link app (nil: none).
+func benchCookie(b *testing.B, app *App) {
 	keys := newGWKeys(b)
 	m := newBenchGateway(b, keys, nil)
+	m.app = app
 	r := benchRequest("/survey/42/page?x=1")
 	line := "theme=dark; " + sessionCookie(b, m, aliceSession("/survey/42")) + "; lang=en"
 	cookies := []string{line}
