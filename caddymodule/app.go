@@ -116,6 +116,9 @@ var states = caddy.NewUsagePool()
 // same configuration.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	a.mu = new(sync.Mutex)
 	if a.Store == nil {
 		a.Store = new(StoreConfig)
@@ -291,6 +294,7 @@ func (s *appState) event(ev store.Event) {
 		return
 	}
 	s.revocations.add(ev.Revocation)
+	metrics.revocations.Set(float64(s.revocations.len()))
 }
 
 // follow reloads the whole list when the subscription asks, periodically, and sooner after a
@@ -309,6 +313,7 @@ func (s *appState) follow() {
 		case <-reload.C:
 		case now := <-sweep.C:
 			s.revocations.sweep(now)
+			metrics.revocations.Set(float64(s.revocations.len()))
 			continue
 		}
 		next := resyncInterval
@@ -323,7 +328,9 @@ func (s *appState) follow() {
 func (s *appState) reload() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
+	start := time.Now()
 	all, err := s.store.Revocations(ctx)
+	observeStore(opRevocations, start, err)
 	if err != nil {
 		age := "never loaded"
 		if t := s.synced.Load(); t != 0 {
@@ -334,7 +341,10 @@ func (s *appState) reload() bool {
 		return false
 	}
 	s.revocations.replace(all)
-	s.synced.Store(time.Now().UnixNano())
+	now := time.Now()
+	s.synced.Store(now.UnixNano())
+	metrics.revocations.Set(float64(s.revocations.len()))
+	metrics.revocationsAge.Set(float64(now.Unix()))
 	return true
 }
 
@@ -343,10 +353,14 @@ func (s *appState) reload() bool {
 func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.store.Revoke(ctx, r); err != nil {
+	start := time.Now()
+	err := s.store.Revoke(ctx, r)
+	observeStore(opRevoke, start, err)
+	if err != nil {
 		return err
 	}
 	s.revocations.add(r)
+	metrics.revocations.Set(float64(s.revocations.len()))
 	return nil
 }
 
@@ -356,7 +370,13 @@ func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
 func (s *appState) accepted(id string, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	if _, err := s.store.SetLinkStatus(ctx, id, store.StatusAccepted, at); err != nil && !errors.Is(err, store.ErrNotFound) {
+	start := time.Now()
+	_, err := s.store.SetLinkStatus(ctx, id, store.StatusAccepted, at)
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	observeStore(opSetLinkStatus, start, err)
+	if err != nil {
 		s.logger.Warn("recording a link as accepted failed", zap.String("jti", id), zap.Error(err))
 	}
 }

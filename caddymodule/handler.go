@@ -60,6 +60,7 @@ func arrived(r *http.Request) (*url.URL, string) {
 func (m *MagicLink) serveWithoutToken(w http.ResponseWriter, r *http.Request, u *url.URL, repl *caddy.Replacer, next caddyhttp.Handler) error {
 	id, reason := m.sessionFromCookie(w, r, u)
 	if id != nil {
+		metrics.sessionValid.Inc()
 		m.setIdentity(r, repl, id)
 		m.stripSessionCookie(r)
 		return next.ServeHTTP(w, r)
@@ -142,6 +143,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 		if c := m.logger.Check(zapcore.DebugLevel, "session rejected"); c != nil {
 			c.Write(zap.String("reason", ReasonOutsideScope), zap.String("jti", outside.LinkID), zap.String("sub", outside.Subject))
 		}
+		countSessionRejected(ReasonOutsideScope)
 		return nil, ReasonUnauthenticated
 	}
 	if failed == nil {
@@ -161,6 +163,7 @@ func (m *MagicLink) sessionFromCookie(w http.ResponseWriter, r *http.Request, u 
 			c.Write(zap.String("reason", reason))
 		}
 	}
+	countSessionRejected(reason)
 	if !more {
 		w.Header().Add("Set-Cookie", m.clearCookie)
 	}
@@ -336,11 +339,13 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	confirm := m.Redeem == RedeemConfirm
 	if confirm && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		m.logger.Info("link rejected", zap.String("reason", "method_not_allowed"), zap.String("method", r.Method))
+		countLinkRejected(ReasonInvalid)
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errConfirmMethod)
 	}
 	if n > 1 {
 		m.logger.Info("link rejected", zap.String("reason", "duplicate_param"))
+		countLinkRejected(ReasonInvalid)
 		return m.reject(w, r, repl, ReasonInvalid)
 	}
 	hdr, claims, err := m.verifier.Verify(raw)
@@ -359,16 +364,19 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 				c.Write(zap.String("reason", reason), zap.String("kid", hdr.KeyID))
 			}
 		}
+		countLinkRejected(publicReason(err))
 		return m.reject(w, r, repl, publicReason(err))
 	}
 	if !pathscope.Contains(claims.Path, u.EscapedPath()) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonOutsideScope), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.String("scope", claims.Path))
+		countLinkRejected(ReasonOutsideScope)
 		return m.reject(w, r, repl, ReasonOutsideScope)
 	}
 	if m.app != nil && m.app.state.revocations.linkRevoked(claims.ID, claims.Subject, claims.IssuedAt) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonRevoked), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
+		countLinkRejected(ReasonRevoked)
 		return m.reject(w, r, repl, ReasonRevoked)
 	}
 
@@ -379,6 +387,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	if confirm && (r.Method == http.MethodGet || !sameOrigin(r)) {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 			zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
+		metrics.linkConfirmPage.Inc()
 		return writeConfirmPage(w, u)
 	}
 
@@ -388,6 +397,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 			// A second click in the browser this link already signed in: no new session, and the
 			// same answer as the first time.
 			m.logger.Info("link already redeemed in this browser", zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
+			metrics.linkAccepted.Inc()
 			if redirect {
 				return m.redirectAfterRedeem(w, u, "")
 			}
@@ -395,6 +405,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 			return m.serveWithoutToken(w, r, u, repl, next)
 		}
 		if reason := m.consume(r, claims); reason != "" {
+			countLinkRejected(reason)
 			return m.reject(w, r, repl, reason)
 		}
 	}
@@ -414,10 +425,12 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	if err != nil {
 		m.logger.Info("link rejected", zap.String("reason", ReasonInvalid), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.Error(err))
+		countLinkRejected(ReasonInvalid)
 		return m.reject(w, r, repl, ReasonInvalid)
 	}
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
+	metrics.linkAccepted.Inc()
 	if m.app != nil {
 		go m.app.state.accepted(claims.ID, now)
 	}
@@ -457,7 +470,9 @@ func (m *MagicLink) consume(r *http.Request, claims *token.Claims) string {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(m.app.Timeout))
 	defer cancel()
+	start := time.Now()
 	first, err := m.app.state.store.Consume(ctx, claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
+	observeStore(opConsume, start, err)
 	switch {
 	case err != nil:
 		m.logger.Error("one-time link rejected: store unreachable", zap.String("jti", claims.ID),

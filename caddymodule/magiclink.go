@@ -190,6 +190,9 @@ func (MagicLink) CaddyModule() caddy.ModuleInfo {
 func (m *MagicLink) Provision(ctx caddy.Context) error {
 	m.logger = ctx.Logger()
 	m.setDefaults()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	if err := m.Validate(); err != nil {
 		return err
 	}
