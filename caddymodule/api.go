@@ -97,24 +97,7 @@ func (API) CaddyModule() caddy.ModuleInfo {
 // keys and finds the magic_link app.
 func (a *API) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if a.Param == "" {
-		a.Param = queryparam.DefaultName
-	}
-	if a.DefaultTTL == 0 {
-		a.DefaultTTL = caddy.Duration(DefaultAPITTL)
-	}
-	if a.MaxTTL == 0 {
-		a.MaxTTL = caddy.Duration(DefaultAPIMaxTTL)
-	}
-	if a.Once == nil {
-		once := true
-		a.Once = &once
-	}
-	if a.URL != "" && a.Audience == "" {
-		if u, err := parseAPIURL(a.URL); err == nil {
-			a.Audience = origin(u)
-		}
-	}
+	a.setDefaults()
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -149,6 +132,28 @@ func (a *API) Provision(ctx caddy.Context) error {
 	}
 	a.app = app.(*App)
 	return nil
+}
+
+// setDefaults fills in every empty field that has a default.
+func (a *API) setDefaults() {
+	if a.Param == "" {
+		a.Param = queryparam.DefaultName
+	}
+	if a.DefaultTTL == 0 {
+		a.DefaultTTL = caddy.Duration(DefaultAPITTL)
+	}
+	if a.MaxTTL == 0 {
+		a.MaxTTL = caddy.Duration(DefaultAPIMaxTTL)
+	}
+	if a.Once == nil {
+		once := true
+		a.Once = &once
+	}
+	if a.URL != "" && a.Audience == "" {
+		if u, err := parseAPIURL(a.URL); err == nil {
+			a.Audience = origin(u)
+		}
+	}
 }
 
 // Validate checks the configuration for mistakes. It is the one place where configuration values
