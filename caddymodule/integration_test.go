@@ -115,9 +115,15 @@ func (s site) url(target string) string {
 // storageDir.
 func startCaddy(t *testing.T, storageDir string, sites ...site) {
 	t.Helper()
+	startCaddyGlobal(t, storageDir, "", sites...)
+}
+
+// startCaddyGlobal is startCaddy with more global options (lines of the global options block).
+func startCaddyGlobal(t *testing.T, storageDir, global string, sites ...site) {
+	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n}\n",
-		adminPort(), storageDir)
+	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n%s}\n",
+		adminPort(), storageDir, global)
 	for _, s := range sites {
 		fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n%s}\n", s.port, s.block)
 	}

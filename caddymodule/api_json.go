@@ -1,0 +1,275 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/magiclink-dev/magiclink/caddymodule/store"
+	"github.com/magiclink-dev/magiclink/internal/pathscope"
+)
+
+// maxUserField bounds user_id, email and name, as the token's claims are bounded.
+const maxUserField = 255
+
+// signInToken is Clerk's SignInToken object, as the API answers it.
+type signInToken struct {
+	Object    string `json:"object"`
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	UserID    string `json:"user_id"`
+	Token     string `json:"token,omitempty"`
+	URL       string `json:"url,omitempty"`
+	CreatedAt int64  `json:"created_at"`
+	UpdatedAt int64  `json:"updated_at"`
+}
+
+// newSignInToken is the object of a stored link, without its token and URL.
+func newSignInToken(l store.Link) signInToken {
+	return signInToken{
+		Object:    "sign_in_token",
+		ID:        l.ID,
+		Status:    string(l.Status),
+		UserID:    l.UserID,
+		CreatedAt: l.CreatedAt.UnixMilli(),
+		UpdatedAt: l.UpdatedAt.UnixMilli(),
+	}
+}
+
+// clerkError is one error of Clerk's error response.
+type clerkError struct {
+	Message     string        `json:"message"`
+	LongMessage string        `json:"long_message"`
+	Code        string        `json:"code"`
+	Meta        *apiErrorMeta `json:"meta,omitempty"`
+}
+
+// apiErrorMeta names the request field an error is about.
+type apiErrorMeta struct {
+	ParamName string `json:"param_name"`
+}
+
+// rejection is a request the API refuses, with its status.
+type rejection struct {
+	status int
+	clerkError
+}
+
+// paramMissing rejects a request that lacks the field name.
+func paramMissing(name string) *rejection {
+	return &rejection{http.StatusUnprocessableEntity, clerkError{
+		Code: "form_param_missing", Message: "is missing", LongMessage: name + " is missing",
+		Meta: &apiErrorMeta{ParamName: name},
+	}}
+}
+
+// paramInvalid rejects a request whose field name has a value the API cannot take, saying why.
+func paramInvalid(name, why string) *rejection {
+	return &rejection{http.StatusUnprocessableEntity, clerkError{
+		Code: "form_param_format_invalid", Message: "is invalid", LongMessage: name + " is invalid: " + why,
+		Meta: &apiErrorMeta{ParamName: name},
+	}}
+}
+
+// bodyInvalid rejects a request body that is not what the endpoint takes.
+func bodyInvalid(why string) *rejection {
+	return &rejection{http.StatusUnprocessableEntity, clerkError{
+		Code: "form_param_format_invalid", Message: "is invalid", LongMessage: "The request body is invalid: " + why,
+	}}
+}
+
+// writeAPIJSON answers v as JSON with the given status. The Content-Type is exactly
+// application/json: Clerk's npm SDK reads a body as JSON only then.
+func writeAPIJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// writeAPIError answers the error in Clerk's shape.
+func writeAPIError(w http.ResponseWriter, status int, e clerkError) error {
+	return writeAPIJSON(w, status, struct {
+		Errors []clerkError `json:"errors"`
+	}{[]clerkError{e}})
+}
+
+// writeNotFound answers 404 for an unknown sign-in token.
+func writeNotFound(w http.ResponseWriter) error {
+	return writeAPIError(w, http.StatusNotFound, clerkError{
+		Code: "resource_not_found", Message: "not found", LongMessage: "Resource not found",
+	})
+}
+
+// readAPIBody reads a request body of at most maxAPIBody bytes.
+func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
+	tooLarge := &rejection{http.StatusRequestEntityTooLarge, clerkError{
+		Code: "request_body_too_large", Message: "is too large",
+		LongMessage: "The request body is larger than " + strconv.Itoa(maxAPIBody>>10) + " KiB",
+	}}
+	if r.ContentLength > maxAPIBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, tooLarge
+	}
+	if err != nil {
+		return nil, bodyInvalid("it could not be read")
+	}
+	return body, nil
+}
+
+// checkRevokeBody accepts what the SDKs send with a revoke call, an empty body or the JSON null,
+// and any JSON object, whose members are ignored.
+func checkRevokeBody(body []byte) *rejection {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || string(body) == "null" {
+		return nil
+	}
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil {
+		return bodyInvalid("give no body, null or a JSON object")
+	}
+	return nil
+}
+
+// createRequest is a valid body of a create call.
+type createRequest struct {
+	UserID    string
+	ExpiresIn int64 // seconds; 0 means the default
+	Email     string
+	Name      string
+	Path      string
+	URL       string // "" means the configured URL
+	Once      *bool  // nil means the configured default
+}
+
+// parseCreateRequest checks the body of a create call: a JSON object with a user_id, an optional
+// integer expires_in_seconds from 1 to maxTTL, and optional email, name, path, url (on the origin
+// of linkURL) and once. Member names are case-sensitive; unknown members are ignored, and a member
+// set to null counts as absent.
+func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (createRequest, *rejection) {
+	var p createRequest
+	if !utf8.Valid(body) {
+		return p, bodyInvalid("it must be UTF-8")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return p, bodyInvalid("it must be a JSON object")
+	}
+	if members == nil {
+		return p, bodyInvalid("it must be a JSON object")
+	}
+	present := func(name string) bool {
+		v, ok := members[name]
+		return ok && string(v) != "null"
+	}
+
+	if !present("user_id") {
+		return p, paramMissing("user_id")
+	}
+	if err := json.Unmarshal(members["user_id"], &p.UserID); err != nil {
+		return p, paramInvalid("user_id", "it must be a string")
+	}
+	if p.UserID == "" {
+		return p, paramMissing("user_id")
+	}
+	if r := checkUserField("user_id", p.UserID); r != nil {
+		return p, r
+	}
+
+	if present("expires_in_seconds") {
+		n, err := strconv.ParseInt(string(members["expires_in_seconds"]), 10, 64)
+		switch {
+		case err != nil:
+			return p, paramInvalid("expires_in_seconds", "it must be a whole number of seconds")
+		case n <= 0:
+			return p, paramInvalid("expires_in_seconds", "it must be positive")
+		case n > int64(maxTTL/time.Second):
+			return p, paramInvalid("expires_in_seconds", "it must not exceed "+strconv.FormatInt(int64(maxTTL/time.Second), 10))
+		}
+		p.ExpiresIn = n
+	}
+
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"email", &p.Email}, {"name", &p.Name}, {"path", &p.Path}, {"url", &p.URL}} {
+		if !present(f.name) {
+			continue
+		}
+		if err := json.Unmarshal(members[f.name], f.dst); err != nil {
+			return p, paramInvalid(f.name, "it must be a string")
+		}
+	}
+	if r := checkUserField("email", p.Email); r != nil {
+		return p, r
+	}
+	if r := checkUserField("name", p.Name); r != nil {
+		return p, r
+	}
+	if err := pathscope.Check(p.Path); err != nil {
+		return p, paramInvalid("path", err.Error())
+	}
+	if p.URL != "" {
+		u, err := parseAPIURL(p.URL)
+		if err != nil {
+			return p, paramInvalid("url", err.Error())
+		}
+		if origin(u) != origin(linkURL) {
+			return p, paramInvalid("url", "it must be on "+origin(linkURL))
+		}
+	}
+
+	if present("once") {
+		var once bool
+		if err := json.Unmarshal(members["once"], &once); err != nil {
+			return p, paramInvalid("once", "it must be true or false")
+		}
+		p.Once = &once
+	}
+	return p, nil
+}
+
+// checkUserField rejects a user_id, email or name that no link could carry: longer than 255 bytes,
+// or with a control character or invalid UTF-8.
+func checkUserField(name, v string) *rejection {
+	if len(v) > maxUserField {
+		return paramInvalid(name, "it must not be longer than "+strconv.Itoa(maxUserField)+" bytes")
+	}
+	if hasControl(v) {
+		return paramInvalid(name, "it must not hold control characters")
+	}
+	return nil
+}
+
+// hasControl reports whether s holds a C0 or C1 control character, DEL or invalid UTF-8, as the
+// token's claims may not.
+func hasControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
