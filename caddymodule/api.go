@@ -98,6 +98,9 @@ func (API) CaddyModule() caddy.ModuleInfo {
 func (a *API) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.setDefaults()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -204,6 +207,31 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if ep == endpointNone {
 		return next.ServeHTTP(w, r)
 	}
+	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err := a.serveEndpoint(rec, r, ep, id)
+	countAPIRequest(endpointNames[ep], rec.status)
+	return err
+}
+
+// endpointNames are the endpoint labels of the api_requests_total metric.
+var endpointNames = map[int]string{endpointCreate: "create", endpointGet: "get", endpointRevoke: "revoke"}
+
+// statusRecorder remembers the status of the response written through it.
+type statusRecorder struct {
+	*caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+// serveEndpoint answers a request for endpoint ep (the token id, for get and revoke).
+func (a *API) serveEndpoint(w http.ResponseWriter, r *http.Request, ep int, id string) error {
 	if !a.authorized(r.Header.Values("Authorization")) {
 		return writeAPIError(w, http.StatusUnauthorized, clerkError{
 			Code: "authorization_invalid", Message: "Unauthorized request",

@@ -233,10 +233,15 @@ func (e apiEnv) openLink(t testing.TB, link, user string) *http.Client {
 
 func TestAPIFlow(t *testing.T) {
 	e := startAPI(t, "", "")
+	const created200 = `caddy_magic_link_api_requests_total{code="200",endpoint="create"}`
+	countBefore := scrape(t)[created200]
 	before := time.Now().UnixMilli()
 	res := e.call(t, apiRequest{http.MethodPost, "/v1/sign_in_tokens", bearer,
 		`{"user_id":"user_123","expires_in_seconds":600,"email":"ada@example.com","name":"Ada","unknown":{"x":[1]}}`})
 	after := time.Now().UnixMilli()
+	if got := scrape(t)[created200] - countBefore; got != 1 {
+		t.Errorf("%s went up by %v, want 1", created200, got)
+	}
 	created := res.signInToken(t)
 	var members []string
 	for k := range res.object(t) {

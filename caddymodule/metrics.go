@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"errors"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,9 +40,9 @@ var metrics = newMetrics()
 
 // moduleMetrics are the collectors of the module and their label children.
 type moduleMetrics struct {
-	links, sessions, storeErrors *prometheus.CounterVec
-	storeSeconds                 *prometheus.HistogramVec
-	revocations, revocationsAge  prometheus.Gauge
+	links, sessions, storeErrors, apiRequests *prometheus.CounterVec
+	storeSeconds                              *prometheus.HistogramVec
+	revocations, revocationsAge               prometheus.Gauge
 
 	linkAccepted, linkConfirmPage, sessionValid prometheus.Counter
 	linkRejected, sessionRejected               map[string]prometheus.Counter
@@ -64,6 +66,10 @@ func newMetrics() *moduleMetrics {
 		Namespace: ns, Subsystem: sub, Name: "store_errors_total",
 		Help: "Store operations that failed, by operation.",
 	}, []string{"op"})
+	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "api_requests_total",
+		Help: "Requests to the issuing API, by endpoint (create, get, revoke) and status code.",
+	}, []string{"endpoint", "code"})
 	m.storeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: ns, Subsystem: sub, Name: "store_operation_seconds",
 		Help:    "Time taken by store operations, failed ones included, by operation.",
@@ -105,7 +111,8 @@ func registerMetrics(registry *prometheus.Registry) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{
-		metrics.links, metrics.sessions, metrics.storeErrors, metrics.storeSeconds, metrics.revocations, metrics.revocationsAge,
+		metrics.links, metrics.sessions, metrics.storeErrors, metrics.apiRequests, metrics.storeSeconds, metrics.revocations,
+		metrics.revocationsAge,
 	} {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
@@ -135,4 +142,13 @@ func observeStore(op string, start time.Time, err error) {
 	if err != nil {
 		metrics.storeError[op].Inc()
 	}
+}
+
+// countAPIRequest counts a request to an endpoint of the issuing API answered with status (0: the
+// response was not written, counted as 200 as net/http would send it).
+func countAPIRequest(endpoint string, status int) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	metrics.apiRequests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
 }
