@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,6 +93,13 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 	if err := os.WriteFile(keyFile, publicJWKS, 0o600); err != nil {
 		return fmt.Errorf("write the public key: %w", err)
 	}
+	privateFile := filepath.Join(dir, "demo.private.jwk")
+	if err := os.WriteFile(privateFile, privateJWK, 0o600); err != nil {
+		return fmt.Errorf("write the private key: %w", err)
+	}
+	var secret [24]byte
+	rand.Read(secret[:])
+	apiSecret := "sk_demo_" + hex.EncodeToString(secret[:])
 
 	appListener, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -111,7 +120,13 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 		return err
 	}
 	origin := "http://" + addr
-	cfg, err := demoConfig(demoCaddyfile(origin, addr, appListener.Addr().String(), keyFile, dir, opts.Logs))
+	apiAddr, _, err := freeAddr(net.JoinHostPort(host, "0"), false)
+	if err != nil {
+		return err
+	}
+	site := demoSite{origin: origin, addr: addr, upstream: appListener.Addr().String(), keyFile: keyFile,
+		apiAddr: apiAddr, privateFile: privateFile, apiSecret: apiSecret}
+	cfg, err := demoConfig(demoCaddyfile(site, dir, opts.Logs))
 	if err != nil {
 		return err
 	}
@@ -131,6 +146,8 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 	for _, l := range links {
 		fmt.Fprintf(stdout, "%s\n  %s\n\n", l.about, l.url)
 	}
+	fmt.Fprintf(stdout, "Mint a link from a backend, the way Clerk's API does (the issuing API listens on %s only):\n  %s\n\n",
+		apiAddr, demoCurl(apiAddr, apiSecret))
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 
 	<-ctx.Done()
@@ -171,11 +188,23 @@ func freeAddr(listen string, fallBack bool) (addr string, fellBack bool, err err
 	return addr, fellBack, nil
 }
 
-// demoCaddyfile returns the Caddyfile of the demo: magic_link on addr in front of the app at
-// upstream, verifying links for origin with the keys in keyFile, Caddy's storage (which keeps the
-// generated session secret) under dir.
-func demoCaddyfile(origin, addr, upstream, keyFile, dir string, logs bool) string {
-	host, _, _ := net.SplitHostPort(addr)
+// demoSite is what the demo's Caddyfile serves.
+type demoSite struct {
+	origin, addr, upstream, keyFile string // the gateway: its origin and address, the app, the public key
+	apiAddr, privateFile, apiSecret string // the issuing API: its address, signing key and bearer key
+}
+
+// demoCurl is a curl command line that mints a link through the demo's issuing API.
+func demoCurl(apiAddr, secret string) string {
+	return fmt.Sprintf(`curl -s -X POST http://%s/v1/sign_in_tokens -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"user_id":"api-user","expires_in_seconds":600}'`,
+		apiAddr, secret)
+}
+
+// demoCaddyfile returns the Caddyfile of the demo: magic_link on s.addr in front of the app,
+// verifying links for s.origin, the issuing API on s.apiAddr, Caddy's storage (which keeps the
+// generated session secret) and the state file under dir.
+func demoCaddyfile(s demoSite, dir string, logs bool) string {
+	host, _, _ := net.SplitHostPort(s.addr)
 	output := "discard"
 	if logs {
 		output = "stderr"
@@ -206,7 +235,18 @@ func demoCaddyfile(origin, addr, upstream, keyFile, dir string, logs bool) strin
 	}
 	reverse_proxy %s
 }
-`, filepath.Join(dir, "caddy"), output, filepath.Join(dir, "state.db"), origin, host, keyFile, origin, upstream)
+
+http://%s {
+	bind %s
+	magic_link_api {
+		key %q
+		secret_key %q
+		url %s/
+	}
+	respond 404
+}
+`, filepath.Join(dir, "caddy"), output, filepath.Join(dir, "state.db"), s.origin, host, s.keyFile, s.origin, s.upstream,
+		s.apiAddr, host, s.privateFile, s.apiSecret, s.origin)
 }
 
 // demoConfig adapts a Caddyfile to Caddy's JSON config.

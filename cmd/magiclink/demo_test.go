@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ const demoWait = 30 * time.Second
 type runningDemo struct {
 	origin                      string // the site, http://127.0.0.1:PORT
 	ready, expired, once, scope string // the four printed links, in order
+	curl                        string // the printed curl line that mints a link
 	output                      string // everything demo printed
 	stop                        func() error
 }
@@ -100,6 +103,9 @@ func startDemo(t *testing.T, opts demoOptions) *runningDemo {
 		}
 		if strings.HasPrefix(l, "  http://") {
 			links = append(links, strings.TrimSpace(l))
+		}
+		if strings.HasPrefix(l, "  curl ") {
+			d.curl = strings.TrimSpace(l)
 		}
 	}
 	mu.Unlock()
@@ -220,6 +226,45 @@ func TestDemo(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the printed curl line mints a link", func(t *testing.T) {
+		m := regexp.MustCompile(`^curl -s -X POST (http://\S+) -H 'Authorization: Bearer (\S+)' -H 'Content-Type: application/json' -d '(.+)'$`).
+			FindStringSubmatch(d.curl)
+		if m == nil {
+			t.Fatalf("no curl line of the expected shape: %q", d.curl)
+		}
+		req, err := http.NewRequest(http.MethodPost, m[1], strings.NewReader(m[3]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+m[2])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var minted struct{ URL, Status string }
+		if err := json.NewDecoder(resp.Body).Decode(&minted); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("the curl request: status %d, %v", resp.StatusCode, err)
+		}
+		if minted.Status != "pending" || !strings.HasPrefix(minted.URL, d.origin+"/?token=") {
+			t.Fatalf("minted %+v, want a pending link to %s", minted, d.origin)
+		}
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := (&http.Client{Jar: jar, Timeout: demoWait}).Get(minted.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(page.Body)
+		page.Body.Close()
+		if !strings.Contains(string(body), "Signed in as api-user") {
+			t.Errorf("the minted link did not sign in api-user:\n%s", body)
+		}
+	})
 
 	if err := d.stop(); err != nil {
 		t.Fatalf("demo returned %v after Ctrl-C, want nil", err)
