@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh measures magiclink against the performance targets in the README: the gateway
-# over HTTP (one Caddy, four sites, wrk), bulk signing with the CLI, and the
-# in-process Go benchmarks. It stops by itself; see bench/README.md.
+# over HTTP (one Caddy, four sites, wrk), one-time links against Redis (two more Caddy instances
+# on one redis-server: redemptions with wrk, revocation propagation), bulk signing with the CLI,
+# and the in-process Go benchmarks. It stops by itself; see bench/README.md.
 set -eEuo pipefail
 
 DURATION=${DURATION:-5}        # seconds per wrk run
@@ -10,10 +11,11 @@ THREADS=${THREADS:-2}          # wrk threads
 ROUNDS=${ROUNDS:-4}            # rounds per pair of scenarios
 ROWS=${ROWS:-1000000}          # CSV rows for the bulk-signing measurement
 TOKEN_RATE=${TOKEN_RATE:-40000} # link tokens prepared per second of each redemption run
-BASE_PORT=${BASE_PORT:-18080}  # the sites listen on BASE_PORT+1 … BASE_PORT+4
+BASE_PORT=${BASE_PORT:-18080}  # the sites, admin endpoints and Redis listen on BASE_PORT+1 … BASE_PORT+9
 BENCHTIME=${BENCHTIME:-1s}     # go test -benchtime
 BENCH_COUNT=${BENCH_COUNT:-3}  # go test -count
 PAIRS=${PAIRS:-5}              # back-to-back runs of each redemption benchmark and its raw baseline
+REVOCATIONS=${REVOCATIONS:-100} # revocations timed from instance A to instance B
 GOBENCH=${GOBENCH:-Verify|Reject|Redeem|Garbage|Malformed|Oversize|Session|Cookie}
 
 AUD=https://bench.example
@@ -24,30 +26,38 @@ die() {
 }
 step() { printf '\n== %s\n' "$*"; }
 
-for v in DURATION CONNS THREADS ROUNDS ROWS TOKEN_RATE BASE_PORT BENCH_COUNT PAIRS; do
+for v in DURATION CONNS THREADS ROUNDS ROWS TOKEN_RATE BASE_PORT BENCH_COUNT PAIRS REVOCATIONS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, got '${!v}'"
 done
 ((CONNS >= THREADS)) || die "CONNS ($CONNS) must be at least THREADS ($THREADS)"
-((BASE_PORT + 4 <= 65535)) || die "BASE_PORT ($BASE_PORT) leaves no room for four ports"
+((BASE_PORT + 9 <= 65535)) || die "BASE_PORT ($BASE_PORT) leaves no room for nine ports"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/magiclink-bench.XXXXXX")
-CADDY_PID=
+# The background processes: the Caddy of scenarios 1-4, instances A and B of
+# bench/redis.Caddyfile, and their redis-server.
+# shellcheck disable=SC2034 # CADDY_B_PID is set and read by name, in start_caddy and stop
+CADDY_PID='' CADDY_A_PID='' CADDY_B_PID='' REDIS_PID=''
 
-stop_caddy() {
-	if [[ -n $CADDY_PID ]]; then
-		kill "$CADDY_PID" 2>/dev/null || true
-		wait "$CADDY_PID" 2>/dev/null || true
-		CADDY_PID=
+# stop VAR stops the process whose id the variable VAR holds, if any, and clears VAR.
+stop() {
+	local pid=${!1}
+	if [[ -n $pid ]]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		printf -v "$1" '%s' ''
 	fi
 }
+stop_caddy() { stop CADDY_PID; }
 cleanup() {
 	local rc=$?
-	stop_caddy
+	stop CADDY_PID
+	stop CADDY_A_PID
+	stop CADDY_B_PID
+	stop REDIS_PID
 	rm -f "$WORK"/rows*.csv "$WORK"/out*.csv "$WORK"/tokens*.csv "$WORK"/tokens-*.txt "$WORK/garbage.txt" \
-		"$WORK/body" "$WORK/caddy" "$WORK/magiclink" "$WORK"/key.*
-	rm -rf "$WORK/caddy-storage" "$WORK/xdg-config" "$WORK/xdg-data"
+		"$WORK/body" "$WORK/caddy" "$WORK/magiclink" "$WORK/propagation" "$WORK"/key.*
+	rm -rf "$WORK"/caddy-storage* "$WORK/xdg-config" "$WORK/xdg-data"
 	if ((rc != 0)); then
 		echo "bench: failed (exit $rc); logs are in $WORK" >&2
 	fi
@@ -104,14 +114,17 @@ step "setup (work dir $WORK)"
 need wrk wrk
 need curl curl
 need /usr/bin/time time
+need redis-server redis-server
+need redis-cli redis-tools
 go build -o "$WORK/caddy" ./cmd/caddy
 go build -o "$WORK/magiclink" ./cmd/magiclink
+go build -o "$WORK/propagation" ./bench/propagation
 modules=$("$WORK/caddy" list-modules)
 grep -qx 'http.handlers.magic_link' <<<"$modules" || die "cmd/caddy does not include http.handlers.magic_link: import the caddymodule package in cmd/caddy/main.go"
 ML=$WORK/magiclink
 kid=$("$ML" keygen --out "$WORK/key" | awk '$1 == "kid:" { print $2 }')
 [[ -n $kid ]] || die "magiclink keygen printed no kid"
-echo "built caddy and magiclink; key id $kid"
+echo "built caddy, magiclink and bench/propagation; key id $kid; $(redis-server --version | cut -d' ' -f1-3)"
 
 # Link tokens for scenario 3: DURATION*TOKEN_RATE fresh ones per round.
 per_round=$((DURATION * TOKEN_RATE))
@@ -123,6 +136,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	((got == per_round)) || die "tokens-$r.txt has $got link tokens, want $per_round"
 done
 echo "signed $((per_round * ROUNDS)) link tokens for scenario 3 ($per_round per round)"
+
+# Link tokens for scenario 5, a set of their own: its site treats every link as one-time, so a
+# token can be redeemed there only once. Then the links whose revocation is timed.
+"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-tokens.csv" --aud "$AUD" >"$WORK/tokens-once.csv"
+awk -F, -v n="$per_round" -v dir="$WORK" 'NR > 1 { print $4 > (dir "/tokens-once-" (int((NR - 2) / n) + 1) ".txt") }' "$WORK/tokens-once.csv"
+for ((r = 1; r <= ROUNDS; r++)); do
+	got=$(wc -l <"$WORK/tokens-once-$r.txt")
+	((got == per_round)) || die "tokens-once-$r.txt has $got link tokens, want $per_round"
+done
+gen_rows "$REVOCATIONS" "$WORK/rows-revoke.csv"
+"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-revoke.csv" --aud "$AUD" | awk -F, 'NR > 1 { print $4 }' >"$WORK/tokens-revoke.txt"
+echo "signed $((per_round * ROUNDS)) link tokens for scenario 5 and $REVOCATIONS for the revocations"
 
 # Junk tokens for scenario 4, in four kinds: random segments as long as a real
 # token's, one random blob without dots, an oversize token (> 4096 bytes), and a
@@ -148,24 +173,61 @@ awk -v n=1000 -v real="$sample" -v hdr="$bad_header" '
 		}
 	}' >"$WORK/garbage.txt"
 
+# Sites 1-4 of bench.Caddyfile; site 5 on instance A and the same site on instance B of
+# redis.Caddyfile, with their admin endpoints; their redis-server.
 P1=$((BASE_PORT + 1)) P2=$((BASE_PORT + 2)) P3=$((BASE_PORT + 3)) P4=$((BASE_PORT + 4))
-step "starting caddy on 127.0.0.1:$P1-$P4"
-BENCH_DIR=$WORK BENCH_KEYS=$WORK/key.public.jwks \
-	BENCH_SESSION_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n') \
-	BENCH_PORT_BARE=$P1 BENCH_PORT_COOKIE=$P2 BENCH_PORT_REDEEM=$P3 BENCH_PORT_GARBAGE=$P4 \
-	XDG_CONFIG_HOME=$WORK/xdg-config XDG_DATA_HOME=$WORK/xdg-data \
-	"$WORK/caddy" run --config bench/bench.Caddyfile --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
-CADDY_PID=$!
+P5=$((BASE_PORT + 5)) PB=$((BASE_PORT + 6)) ADMIN_A=$((BASE_PORT + 7)) ADMIN_B=$((BASE_PORT + 8))
+PR=$((BASE_PORT + 9))
+for ((p = BASE_PORT + 1; p <= BASE_PORT + 9; p++)); do
+	# A connection that succeeds means something listens there already.
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		die "127.0.0.1:$p is taken; the run needs BASE_PORT+1 … BASE_PORT+9 ($((BASE_PORT + 1))-$((BASE_PORT + 9))): set BASE_PORT"
+	fi
+done
+SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+
+# start_caddy VAR LOG PORT CONFIG [NAME=VALUE...] runs caddy with CONFIG and the environment
+# additions in the background, keeps its process id in the variable VAR, and waits until the site
+# on PORT answers a request without a session with 401.
+start_caddy() {
+	local var=$1 log=$2 port=$3 config=$4 pid i
+	shift 4
+	env "$@" BENCH_DIR="$WORK" BENCH_KEYS="$WORK/key.public.jwks" BENCH_SESSION_SECRET="$SECRET" \
+		XDG_CONFIG_HOME="$WORK/xdg-config" XDG_DATA_HOME="$WORK/xdg-data" \
+		"$WORK/caddy" run --config "$config" --adapter caddyfile >"$log" 2>&1 &
+	pid=$!
+	printf -v "$var" '%s' "$pid"
+	for ((i = 0; ; i++)); do
+		kill -0 "$pid" 2>/dev/null || {
+			tail -n 5 "$log" >&2
+			printf -v "$var" '%s' ''
+			die "caddy ($config) exited at start; log: $log"
+		}
+		[[ $(curl -s -m 1 "http://127.0.0.1:$port/" -o /dev/null -w '%{http_code}' || true) == 401 ]] && break
+		((i < 100)) || die "caddy ($config) did not answer on 127.0.0.1:$port within 10s; log: $log"
+		sleep 0.1
+	done
+}
+
+step "starting redis-server on 127.0.0.1:$PR, caddy on 127.0.0.1:$P1-$P4, instances A and B on $P5 and $PB"
+redis-server --bind 127.0.0.1 --port "$PR" --save '' --appendonly no --dir "$WORK" \
+	--logfile "$WORK/redis.log" >/dev/null 2>&1 &
+REDIS_PID=$!
 for ((i = 0; ; i++)); do
-	kill -0 "$CADDY_PID" 2>/dev/null || {
-		tail -n 5 "$WORK/caddy.log" >&2
-		CADDY_PID=
-		die "caddy exited at start (is a port in $P1-$P4 taken? set BASE_PORT); log: $WORK/caddy.log"
+	kill -0 "$REDIS_PID" 2>/dev/null || {
+		REDIS_PID=
+		die "redis-server exited at start; log: $WORK/redis.log"
 	}
-	[[ $(curl -s -m 1 "http://127.0.0.1:$P4/" -o /dev/null -w '%{http_code}' || true) == 401 ]] && break
-	((i < 100)) || die "caddy did not answer on 127.0.0.1:$P4 within 10s; log: $WORK/caddy.log"
+	[[ $(redis-cli -p "$PR" ping 2>/dev/null || true) == PONG ]] && break
+	((i < 100)) || die "redis-server did not answer on 127.0.0.1:$PR within 10s; log: $WORK/redis.log"
 	sleep 0.1
 done
+start_caddy CADDY_PID "$WORK/caddy.log" "$P4" bench/bench.Caddyfile \
+	BENCH_PORT_BARE="$P1" BENCH_PORT_COOKIE="$P2" BENCH_PORT_REDEEM="$P3" BENCH_PORT_GARBAGE="$P4"
+start_caddy CADDY_A_PID "$WORK/caddy-a.log" "$P5" bench/redis.Caddyfile \
+	BENCH_INSTANCE=a BENCH_PORT_ONCE="$P5" BENCH_ADMIN_PORT="$ADMIN_A" BENCH_REDIS_URL="redis://127.0.0.1:$PR"
+start_caddy CADDY_B_PID "$WORK/caddy-b.log" "$PB" bench/redis.Caddyfile \
+	BENCH_INSTANCE=b BENCH_PORT_ONCE="$PB" BENCH_ADMIN_PORT="$ADMIN_B" BENCH_REDIS_URL="redis://127.0.0.1:$PR"
 
 # status URL [curl args...] prints the HTTP status of a GET.
 status() {
@@ -195,37 +257,59 @@ for i in 1 2 3 4; do
 	[[ $code == 401 ]] || die "junk token kind $i on site 4 answered $code, want 401"
 done
 echo "got a session cookie; sites answer 200, 200 with the cookie, 303 to a link, 401 to junk"
+# A one-time link works once, on A, and is then used up on both instances.
+check=$("$ML" sign --key "$WORK/key.private.jwk" --sub bench-once --aud "$AUD")
+code=$(status "http://127.0.0.1:$P5/?token=$check")
+[[ $code == 303 ]] || die "a link token on site 5 (instance A) answered $code, want 303; log: $WORK/caddy-a.log"
+code=$(status "http://127.0.0.1:$P5/?token=$check")
+[[ $code == 401 ]] || die "a used link token on instance A answered $code, want 401"
+code=$(status "http://127.0.0.1:$PB/?token=$check")
+[[ $code == 401 ]] || die "a link token used on A answered $code on instance B, want 401; log: $WORK/caddy-b.log"
+code=$(status "http://127.0.0.1:$ADMIN_A/magic_link/revocations")
+[[ $code == 200 ]] || die "GET /magic_link/revocations on A's admin endpoint answered $code, want 200: $(<"$WORK/body")"
+echo "a one-time link answers 303 once on A, then 401 on A and on B; A's admin API answers"
 
 # run_wrk PAIR ROUND SCENARIO runs wrk once and appends
 # "pair round scenario req/s p50_us p99_us socket_errors" to results.txt.
+# shellcheck disable=SC2154 # requests, p50_us, … come from wrk's BENCH line (local $line)
 run_wrk() {
-	local pair=$1 round=$2 sc=$3 mode=static tokens= port out line
+	local pair=$1 round=$2 sc=$3 mode=static tokens='' port out line
 	local -a hdr=()
-	# Scenario 1 sends the same requests as the scenario it is paired with.
+	# Scenario 1 sends the same requests as the scenario it is paired with. Pair 5 pairs
+	# scenario 5 with scenario 3: each redeems links of its own, scenario 3 those it redeemed in
+	# pair 3 (a stateless redemption does not use a link up).
 	case $pair in
 	2) hdr=(-H "Cookie: $cookie") ;;
 	3) mode=tokens tokens=$WORK/tokens-$round.txt ;;
 	4) mode=garbage tokens=$WORK/garbage.txt ;;
+	5)
+		mode=tokens tokens=$WORK/tokens-$round.txt
+		[[ $sc != 5 ]] || tokens=$WORK/tokens-once-$round.txt
+		;;
 	esac
 	case $sc in
 	1) port=$P1 ;;
 	2) port=$P2 ;;
 	3) port=$P3 ;;
 	4) port=$P4 ;;
+	5) port=$P5 ;;
 	esac
 	out=$WORK/wrk-pair$pair-round$round-scenario$sc.txt
 	BENCH_MODE=$mode BENCH_TOKENS=$tokens BENCH_THREADS=$THREADS \
 		wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s bench/wrk.lua "${hdr[@]}" \
 		"http://127.0.0.1:$port/" >"$out" 2>&1 || die "wrk failed on scenario $sc; output: $out"
 	kill -0 "$CADDY_PID" 2>/dev/null || die "caddy died during scenario $sc; log: $WORK/caddy.log"
+	kill -0 "$CADDY_A_PID" 2>/dev/null || die "caddy instance A died during scenario $sc; log: $WORK/caddy-a.log"
+	kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server died during scenario $sc; log: $WORK/redis.log"
 	line=$(grep '^BENCH ' "$out") || die "wrk printed no BENCH line on scenario $sc; output: $out"
 	# shellcheck disable=SC2086 # the line is key=value words
 	local $line
 	((requests > 0)) || die "scenario $sc completed no requests; output: $out"
-	((sc == 1 || tokens_reused == 0)) || die "scenario 3 ran out of link tokens (more than $TOKEN_RATE/s); raise TOKEN_RATE"
+	((sc == 1 || tokens_reused == 0)) || die "scenario $sc ran out of link tokens (more than $TOKEN_RATE/s); raise TOKEN_RATE"
 	if [[ $sc == 4 ]]; then
 		((status_errors == requests)) || die "scenario 4: $((requests - status_errors)) of $requests junk requests were not rejected; output: $out"
 	else
+		# For scenario 5 this includes 401 used (a link redeemed twice) and 503 unavailable (Redis).
 		((status_errors == 0)) || die "scenario $sc: $status_errors of $requests responses were not 2xx/3xx; output: $out"
 	fi
 	((socket_errors == 0)) || echo "warning: scenario $sc had $socket_errors socket errors; output: $out" >&2
@@ -235,29 +319,44 @@ run_wrk() {
 	printf '  round %d scenario %d: %8.0f req/s\n' "$round" "$sc" "$(tail -n 1 "$WORK/results.txt" | cut -d' ' -f4)"
 }
 
+# base PAIR prints the baseline scenario of a pair: 3 (a stateless redemption) for pair 5, else 1.
+base() { if [[ $1 == 5 ]]; then echo 3; else echo 1; fi; }
+
 step "HTTP: wrk -t $THREADS -c $CONNS -d ${DURATION}s, $ROUNDS rounds per pair"
 : >"$WORK/results.txt"
-for pair in 2 3 4; do
-	echo "pair 1/$pair"
+for pair in 2 3 4 5; do
+	b=$(base "$pair")
+	echo "pair $b/$pair"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		# Odd rounds run the baseline first, even rounds second, so that neither side always
 		# gets the first (or second) slot of a round.
 		if ((r % 2)); then
-			run_wrk "$pair" "$r" 1
+			run_wrk "$pair" "$r" "$b"
 			run_wrk "$pair" "$r" "$pair"
 		else
 			run_wrk "$pair" "$r" "$pair"
-			run_wrk "$pair" "$r" 1
+			run_wrk "$pair" "$r" "$b"
 		fi
 	done
 done
 stop_caddy
+used=$(redis-cli -p "$PR" --scan --pattern 'magic_link:used:*' | wc -l)
+echo "Redis holds $used used-link records (scenario 5's redemptions and the check link)"
+
+step "revocation propagation: $REVOCATIONS links redeemed on B, each revoked through A's admin API, B polled every 2ms"
+"$WORK/propagation" -site "http://127.0.0.1:$PB/" -admin "127.0.0.1:$ADMIN_A" -tokens "$WORK/tokens-revoke.txt" \
+	-n "$REVOCATIONS" -poll 2ms -wait 5s -max-timeouts 3 >"$WORK/propagation.txt" ||
+	die "the propagation measurement failed; output: $WORK/propagation.txt, logs: $WORK/caddy-a.log $WORK/caddy-b.log"
+prop=$(grep '^PROPAGATION ' "$WORK/propagation.txt") || die "bench/propagation printed no PROPAGATION line; output: $WORK/propagation.txt"
+stop CADDY_A_PID
+stop CADDY_B_PID
+stop REDIS_PID
 
 # col PAIR SCENARIO FIELD prints the median of a results.txt field over the runs of a scenario in a pair.
 col() { awk -v p="$1" -v s="$2" -v f="$3" '$1 == p && $3 == s { print $f }' "$WORK/results.txt" | median; }
-# ratio PAIR prints the median over rounds of (scenario PAIR req/s) / (scenario 1 req/s of that round).
+# ratio PAIR prints the median over rounds of (scenario PAIR req/s) / (its baseline's req/s that round).
 ratio() {
-	awk -v p="$1" '$1 == p && $3 == 1 { b[$2] = $4 } $1 == p && $3 == p { x[$2] = $4 }
+	awk -v p="$1" -v s="$(base "$1")" '$1 == p && $3 == s { b[$2] = $4 } $1 == p && $3 == p { x[$2] = $4 }
 		END { for (r in x) print x[r] / b[r] }' "$WORK/results.txt" | median
 }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2fms", u / 1000 }'; }
@@ -265,12 +364,12 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "PASS" : "FAIL") }'
 # row PAIR SCENARIO LABEL [TARGET] prints one line of the HTTP table.
 row() {
 	local r=
-	[[ $2 == 1 ]] || r=$(printf '%.3f' "$(ratio "$1")")
+	[[ $2 == "$(base "$1")" ]] || r=$(printf '%.3f' "$(ratio "$1")")
 	printf '%-40s %9.0f %9s %9s %7s  %s\n' "$3" "$(col "$1" "$2" 4)" "$(ms "$(col "$1" "$2" 5)")" "$(ms "$(col "$1" "$2" 6)")" "$r" "${4:-}"
 }
 
-step "HTTP results (median of $ROUNDS rounds; ratio = median over rounds of scenario ÷ scenario 1 of the same round)"
-r2=$(ratio 2)
+step "HTTP results (median of $ROUNDS rounds; ratio = median over rounds of scenario ÷ scenario 1, or 5 ÷ 3, of the same round)"
+r2=$(ratio 2) r5=$(ratio 5)
 {
 	printf '%-40s %9s %9s %9s %7s  %s\n' scenario req/s p50 p99 ratio "target"
 	row 2 1 "1 respond alone, with the cookie header"
@@ -279,7 +378,26 @@ r2=$(ratio 2)
 	row 3 3 "3 magic_link, redeem a link (303)" "none over HTTP; Go: redeem <= 1.15 x raw ed25519.Verify"
 	row 4 1 "1 respond alone, with junk URLs"
 	row 4 4 "4 magic_link, junk token (401)" "none over HTTP; should be far above 3/1"
+	row 5 3 "3 again, the baseline of 5"
+	row 5 5 "5 one-time link, Redis store (303)" "5/3 >= 0.7: $(verdict "$r5" 0.7)"
 } | tee "$WORK/http-table.txt"
+
+step "revocation propagation, instance A to instance B through Redis ($REVOCATIONS revocations)"
+# prop_table prints the propagation figures of the PROPAGATION line against the 1 s target.
+# shellcheck disable=SC2154 # n, p50_ms, … come from the PROPAGATION line (local)
+prop_table() {
+	# shellcheck disable=SC2086 # the line is key=value words
+	local ${prop#PROPAGATION }
+	awk -v n="$n" -v want="$REVOCATIONS" -v a="$p50_ms" -v b="$p99_ms" -v m="$max_ms" -v t="$timeouts" 'BEGIN {
+		ok = t == 0 && n == want && m != "NaN" && m <= 1000
+		printf "%-44s %12s  %s\n", "figure", "value", "target"
+		printf "%-44s %12s\n", "revocations timed (not arrived within 5s)", sprintf("%d (%d)", n, t)
+		printf "%-44s %10.1fms\n", "delay p50", a
+		printf "%-44s %10.1fms\n", "delay p99", b
+		printf "%-44s %10.1fms  every revocation <= 1000ms: %s\n", "delay max", m, (ok ? "PASS" : "FAIL")
+	}'
+}
+prop_table | tee "$WORK/propagation-table.txt"
 
 step "bulk signing: magiclink sign --csv, $ROWS rows"
 # bulk N: signs an N-row CSV; sets bulk_rate (links/s) and bulk_rss (kB).
