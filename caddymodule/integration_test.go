@@ -115,9 +115,16 @@ func (s site) url(target string) string {
 // storageDir.
 func startCaddy(t *testing.T, storageDir string, sites ...site) {
 	t.Helper()
+	startCaddyWith(t, storageDir, "", sites...)
+}
+
+// startCaddyWith is startCaddy with more global options (whole lines), and returns the Caddyfile
+// it loaded.
+func startCaddyWith(t *testing.T, storageDir, global string, sites ...site) string {
+	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n}\n",
-		adminPort(), storageDir)
+	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n%s}\n",
+		adminPort(), storageDir, global)
 	for _, s := range sites {
 		fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n%s}\n", s.port, s.block)
 	}
@@ -126,6 +133,7 @@ func startCaddy(t *testing.T, storageDir string, sites ...site) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	return b.String()
 }
 
 // gatewayBlock is a site block with magic_link (plus extra subdirectives) in front of upstream.
