@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/caddyserver/caddy/v2"
@@ -234,6 +236,7 @@ func openStore(cfg StoreConfig, prefix string, timeout time.Duration, logger *za
 			SweepError: func(err error) { logger.Error("sweeping expired records", zap.Error(err)) },
 		})
 	}
+	routeRedisLog.Do(func() { redis.SetLogger(redisLogger{}) })
 	opts := store.RedisOptions{
 		URL:        cfg.URL,
 		Addresses:  cfg.Addresses,
@@ -249,6 +252,19 @@ func openStore(cfg StoreConfig, prefix string, timeout time.Duration, logger *za
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return store.OpenRedis(opts)
+}
+
+// routeRedisLog points the Redis client's own log at Caddy's, once a Redis store is opened.
+var routeRedisLog sync.Once
+
+// redisLogger writes what the Redis client logs by itself (failed dials, lost pub/sub connections)
+// to Caddy's log, not to standard error. The client's logger is global: it is set only when a
+// Redis store is used.
+type redisLogger struct{}
+
+// Printf implements the Redis client's logging interface.
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	caddy.Log().Named("magic_link.redis").Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // appState is an open store with the revocation list that follows it. It outlives config reloads
