@@ -22,6 +22,9 @@ import (
 	"github.com/magiclink-dev/magiclink/token"
 )
 
+// testTemp is a temporary directory that lives as long as the test binary.
+var testTemp string
+
 // TestMain keeps the Caddy that the integration tests start in this process away from the user's
 // configuration and data directories.
 func TestMain(m *testing.M) {
@@ -30,6 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testTemp = dir
 	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
 		if err := os.Setenv(v, filepath.Join(dir, v)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
