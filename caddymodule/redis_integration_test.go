@@ -22,7 +22,7 @@ import (
 // time), for the tests that need several Caddy processes.
 var caddyBinary = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(testTemp, "caddy")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, "./cmd/caddy")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/caddy: %v: %s", err, out)
