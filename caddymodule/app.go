@@ -139,10 +139,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
 	cfg.Username = repl.ReplaceKnown(cfg.Username, "")
 	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
-	if cfg.Type == StoreFile && cfg.Path == "" {
-		cfg.Path = filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
-	}
 	a.key = fmt.Sprintf("%#v %q %d", cfg, a.KeyPrefix, a.Timeout)
+	if cfg.Type == StoreFile {
+		if cfg.Path == "" {
+			cfg.Path = filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
+		}
+		path, err := filepath.Abs(cfg.Path)
+		if err != nil {
+			return fmt.Errorf("store file %s: %w", cfg.Path, err)
+		}
+		cfg.Path = path
+		// One process opens the file once: a reload that changes another setting keeps it open.
+		a.key = "file " + path
+	}
 	logger := caddy.Log().Named("magic_link")
 	v, _, err := states.LoadOrNew(a.key, func() (caddy.Destructor, error) {
 		st, err := openStore(cfg, a.KeyPrefix, time.Duration(a.Timeout), logger)

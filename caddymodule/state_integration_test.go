@@ -198,6 +198,14 @@ func TestIntegrationOnceFileStore(t *testing.T) {
 		t.Errorf("after the reload: %d stores open with %d users, want 1 with 1", stores, refs)
 	}
 	again("after a reload")
+	retimed := strings.Replace(caddyfile, "\t\tstore file "+db+"\n", "\t\tstore file "+db+"\n\t\ttimeout 3s\n", 1)
+	if status, body := adminDo(t, http.MethodPost, "/load", "text/caddyfile", retimed); status != http.StatusOK {
+		t.Fatalf("reload with another timeout: status %d: %s", status, body)
+	}
+	if stores, refs := openStates(); stores != 1 || refs != 1 {
+		t.Errorf("after a reload with another timeout: %d stores open with %d users, want 1 with 1", stores, refs)
+	}
+	again("after a reload with another timeout")
 	fresh := keys.link(t, nil)
 	if res, _ := fetch(t, browser(t), http.MethodGet, redirect.url("/?token="+fresh), nil); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("a new link after the reload: status %d, want 303", res.StatusCode)
