@@ -364,10 +364,9 @@ func (s *appState) reload() bool {
 }
 
 // revoke records r in the store (which tells every instance) and in this process's list at
-// once.
+// once. The store bounds the operation by its timeout; a deadline of ctx's own at the same moment
+// would make a store that does not answer look like a cancelled request rather than unavailable.
 func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	if err := s.store.Revoke(ctx, r); err != nil {
 		return err
 	}
