@@ -35,10 +35,11 @@ type instance struct {
 	site
 	admin string // host:port of its admin endpoint
 	log   string // the file its standard output and error go to
+	stop  func() // stops it (as Ctrl-C would) and waits until it has exited
 }
 
 // startInstance runs a Caddy process with the global options (whole lines) and the site block,
-// and waits until it serves. It is stopped when the test ends.
+// and waits until it serves. It is stopped when the test ends, if not before.
 func startInstance(t *testing.T, global, block string) *instance {
 	t.Helper()
 	bin, err := caddyBinary()
@@ -70,7 +71,7 @@ func startInstance(t *testing.T, global, block string) *instance {
 		logFile.Close()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	in.stop = sync.OnceFunc(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -78,6 +79,9 @@ func startInstance(t *testing.T, global, block string) *instance {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+	})
+	t.Cleanup(func() {
+		in.stop()
 		if t.Failed() {
 			out, _ := os.ReadFile(in.log)
 			t.Logf("log of the Caddy on port %d:\n%s", in.port, out)
@@ -269,6 +273,14 @@ func TestIntegrationRedisInstances(t *testing.T) {
 			}
 		}
 
+		status, body := adminDoAt(t, a.admin, http.MethodPost, "/magic_link/revoke", "application/json", `{"sub":"alice"}`)
+		if msg := adminErrorMessage(t, body); status != http.StatusServiceUnavailable || !strings.Contains(msg, "nothing was revoked") {
+			t.Errorf("a revocation while Redis is down: status %d, %q; want 503 saying nothing was revoked", status, msg)
+		}
+		if o := get(b.url("/"), session); o.status != http.StatusOK {
+			t.Errorf("after a revocation that failed: the session: status %d, want 200", o.status)
+		}
+
 		srv.Restart()
 		recovery, ok := pollUntil(10*time.Second, 50*time.Millisecond, func() bool {
 			o := get(a.url("/?token="+tok), "")
@@ -297,5 +309,24 @@ func TestIntegrationRedisInstances(t *testing.T) {
 				t.Errorf("Caddy on port %d wrote a line that is not Caddy's log: %q", in.port, strings.TrimSpace(line))
 			}
 		}
+	}
+}
+
+func TestIntegrationFileStoreRestart(t *testing.T) {
+	keys := newGWKeys(t)
+	upstream := newUpstream(t)
+	global := storeGlobal(filepath.Join(t.TempDir(), "state.db"))
+	block := gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n\t\tonce\n")
+	first := startInstance(t, global, block)
+	tok := keys.link(t, nil)
+	session := signIn(t, first.site, tok)
+	first.stop()
+
+	second := startInstance(t, global, block)
+	res, body := fetch(t, browser(t), http.MethodGet, second.url("/?token="+tok), nil)
+	wantPage(t, "the link after a restart", res, body, http.StatusUnauthorized, usedPage)
+	wantNoSession(t, "the link after a restart", res)
+	if o := get(second.url("/?token="+tok), session); o.status != http.StatusSeeOther || o.session {
+		t.Errorf("the link after a restart, in the browser it signed in: status %d, new session %t; want 303 and none", o.status, o.session)
 	}
 }
