@@ -132,43 +132,56 @@ func (a *adminAPI) app() (*App, error) {
 	return v.(*App), nil
 }
 
-// parseRevokeRequest parses the body of POST /magic_link/revoke: a JSON object with exactly one of
-// "jti" (a link) and "sub" (a subject), a non-empty string of at most 255 bytes without control
-// characters. Unknown members are errors.
+// parseRevokeRequest parses the body of POST /magic_link/revoke: a JSON object with exactly one
+// member, "jti" (a link) or "sub" (a subject), spelled so, whose value is a non-empty string of at
+// most 255 bytes without control characters. Any other member, a repeated one or anything after the
+// object is an error.
 func parseRevokeRequest(body []byte) (store.Kind, string, error) {
-	var req struct {
-		JTI *string `json:"jti"`
-		Sub *string `json:"sub"`
-	}
+	const shape = `the body must be a JSON object {"jti":"…"} or {"sub":"…"}`
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return "", "", fmt.Errorf(`the body must be a JSON object {"jti":"…"} or {"sub":"…"}: %s`, oneLineError(err))
-	}
-	if dec.More() {
-		return "", "", errors.New("the body holds more than one JSON value")
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", errors.New(shape)
 	}
 	var kind store.Kind
-	var value *string
-	switch {
-	case req.JTI != nil && req.Sub != nil:
-		return "", "", errors.New(`give "jti" or "sub", not both`)
-	case req.JTI != nil:
-		kind, value = store.KindLink, req.JTI
-	case req.Sub != nil:
-		kind, value = store.KindSubject, req.Sub
-	default:
-		return "", "", errors.New(`give "jti" (a link) or "sub" (a user)`)
+	var value string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %s", shape, oneLineError(err))
+		}
+		name, _ := t.(string)
+		if len(name) > 32 {
+			name = name[:32] + "…"
+		}
+		var v *string
+		if err := dec.Decode(&v); err != nil || v == nil {
+			return "", "", fmt.Errorf("%s: %q must be a string", shape, name)
+		}
+		switch {
+		case name != string(store.KindLink) && name != string(store.KindSubject):
+			return "", "", fmt.Errorf("%s: unknown member %q", shape, name)
+		case kind != "":
+			return "", "", errors.New(`give "jti" or "sub", once, not both`)
+		}
+		kind, value = store.Kind(name), *v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return "", "", errors.New(shape)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", "", errors.New("the body holds more than one JSON value")
 	}
 	switch {
-	case *value == "":
+	case kind == "":
+		return "", "", errors.New(`give "jti" (a link) or "sub" (a user)`)
+	case value == "":
 		return "", "", fmt.Errorf("%s is empty", kind)
-	case len(*value) > maxSessionField:
+	case len(value) > maxSessionField:
 		return "", "", fmt.Errorf("%s is longer than %d bytes", kind, maxSessionField)
-	case strings.ContainsFunc(*value, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
+	case strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
 		return "", "", fmt.Errorf("%s contains a control character", kind)
 	}
-	return kind, *value, nil
+	return kind, value, nil
 }
 
 // oneLineError is err's message on one line.

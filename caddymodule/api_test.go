@@ -103,7 +103,7 @@ func startAPI(t *testing.T, global, apiExtra string) apiEnv {
 	if global == "" {
 		global = fmt.Sprintf("\tmagic_link {\n\t\tstore file %s\n\t}\n", filepath.Join(t.TempDir(), "state.db"))
 	}
-	startCaddyGlobal(t, t.TempDir(), global, e.gw, e.api)
+	startCaddyWith(t, t.TempDir(), global, e.gw, e.api)
 	return e
 }
 

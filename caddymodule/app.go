@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/caddyserver/caddy/v2"
@@ -140,10 +142,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
 	cfg.Username = repl.ReplaceKnown(cfg.Username, "")
 	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
-	if cfg.Type == StoreFile && cfg.Path == "" {
-		cfg.Path = filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
-	}
 	a.key = fmt.Sprintf("%#v %q %d", cfg, a.KeyPrefix, a.Timeout)
+	if cfg.Type == StoreFile {
+		if cfg.Path == "" {
+			cfg.Path = filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
+		}
+		path, err := filepath.Abs(cfg.Path)
+		if err != nil {
+			return fmt.Errorf("store file %s: %w", cfg.Path, err)
+		}
+		cfg.Path = path
+		// One process opens the file once: a reload that changes another setting keeps it open.
+		a.key = "file " + path
+	}
 	logger := caddy.Log().Named("magic_link")
 	v, _, err := states.LoadOrNew(a.key, func() (caddy.Destructor, error) {
 		st, err := openStore(cfg, a.KeyPrefix, time.Duration(a.Timeout), logger)
@@ -237,6 +248,7 @@ func openStore(cfg StoreConfig, prefix string, timeout time.Duration, logger *za
 			SweepError: func(err error) { logger.Error("sweeping expired records", zap.Error(err)) },
 		})
 	}
+	routeRedisLog.Do(func() { redis.SetLogger(redisLogger{}) })
 	opts := store.RedisOptions{
 		URL:        cfg.URL,
 		Addresses:  cfg.Addresses,
@@ -252,6 +264,19 @@ func openStore(cfg StoreConfig, prefix string, timeout time.Duration, logger *za
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return store.OpenRedis(opts)
+}
+
+// routeRedisLog points the Redis client's own log at Caddy's, once a Redis store is opened.
+var routeRedisLog sync.Once
+
+// redisLogger writes what the Redis client logs by itself (failed dials, lost pub/sub connections)
+// to Caddy's log, not to standard error. The client's logger is global: it is set only when a
+// Redis store is used.
+type redisLogger struct{}
+
+// Printf implements the Redis client's logging interface.
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	caddy.Log().Named("magic_link.redis").Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // appState is an open store with the revocation list that follows it. It outlives config reloads
@@ -349,10 +374,9 @@ func (s *appState) reload() bool {
 }
 
 // revoke records r in the store (which tells every instance) and in this process's list at
-// once.
+// once. The store bounds the operation by its timeout; a deadline of ctx's own at the same moment
+// would make a store that does not answer look like a cancelled request rather than unavailable.
 func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	start := time.Now()
 	err := s.store.Revoke(ctx, r)
 	observeStore(opRevoke, start, err)

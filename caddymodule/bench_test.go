@@ -66,7 +66,7 @@ func BenchmarkServeHTTPCookieRevocations(b *testing.B) {
 func benchCookie(b *testing.B, app *App) {
 	keys := newGWKeys(b)
 	m := newBenchGateway(b, keys, nil)
-	m.app = app
+	m.app = func() *App { return app }
 	r := benchRequest("/survey/42/page?x=1")
 	line := "theme=dark; " + sessionCookie(b, m, aliceSession("/survey/42")) + "; lang=en"
 	cookies := []string{line}

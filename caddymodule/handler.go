@@ -178,7 +178,8 @@ var errSessionRevoked = errors.New("session revoked")
 
 // revoked reports whether the session id is revoked, checked in memory.
 func (m *MagicLink) revoked(id *identity) bool {
-	return m.app != nil && m.app.state.revocations.sessionRevoked(&id.session)
+	app := m.app()
+	return app != nil && app.state.revocations.sessionRevoked(&id.session)
 }
 
 // sessionOf returns the request's valid session that the link linkID opened and that covers the
@@ -217,13 +218,14 @@ func (m *MagicLink) eachSession(r *http.Request, fn func(*identity) bool) {
 // redirects to LogoutRedirect. When the store cannot be reached, clearing the cookie is all it
 // can do, and it says so in the log.
 func (m *MagicLink) logout(w http.ResponseWriter, r *http.Request) error {
+	app := m.app()
 	m.eachSession(r, func(id *identity) bool {
 		if id.ID == "" {
 			return true // a cookie of the previous format has no id to revoke; it is cleared
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(m.app.Timeout))
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(app.Timeout))
 		defer cancel()
-		err := m.app.state.revoke(ctx, store.Revocation{Kind: store.KindSession, Value: id.ID, At: time.Now(), Until: id.Expiry})
+		err := app.state.revoke(ctx, store.Revocation{Kind: store.KindSession, Value: id.ID, At: time.Now(), Until: id.Expiry})
 		if err != nil {
 			m.logger.Error("sign-out: store unreachable, the session ends only with its cookie",
 				zap.String("jti", id.LinkID), zap.String("sub", id.Subject), zap.Error(err))
@@ -373,7 +375,8 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		countLinkRejected(ReasonOutsideScope)
 		return m.reject(w, r, repl, ReasonOutsideScope)
 	}
-	if m.app != nil && m.app.state.revocations.linkRevoked(claims.ID, claims.Subject, claims.IssuedAt) {
+	app := m.app()
+	if app != nil && app.state.revocations.linkRevoked(claims.ID, claims.Subject, claims.IssuedAt) {
 		m.logger.Info("link rejected", zap.String("reason", ReasonRevoked), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
 		countLinkRejected(ReasonRevoked)
@@ -431,8 +434,8 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 	metrics.linkAccepted.Inc()
-	if m.app != nil {
-		go m.app.state.accepted(claims.ID, now)
+	if app != nil {
+		go app.state.accepted(claims.ID, now)
 	}
 
 	cookie := m.setCookiePrefix + value + m.setCookieSuffix
@@ -463,15 +466,16 @@ func (m *MagicLink) redirectAfterRedeem(w http.ResponseWriter, u *url.URL, cooki
 // first use, or the reason to reject the request: used, or unavailable when the store cannot say
 // (then nothing is recorded and a retry works).
 func (m *MagicLink) consume(r *http.Request, claims *token.Claims) string {
-	if m.app == nil {
+	app := m.app()
+	if app == nil {
 		m.logger.Error("one-time link rejected: no store; add a magic_link global option block (or once to this handler)",
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
 		return ReasonUnavailable
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(m.app.Timeout))
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(app.Timeout))
 	defer cancel()
 	start := time.Now()
-	first, err := m.app.state.store.Consume(ctx, claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
+	first, err := app.state.store.Consume(ctx, claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
 	observeStore(opConsume, start, err)
 	switch {
 	case err != nil:

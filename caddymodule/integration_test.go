@@ -22,6 +22,9 @@ import (
 	"github.com/magiclink-dev/magiclink/token"
 )
 
+// testTemp is a temporary directory that lives as long as the test binary.
+var testTemp string
+
 // TestMain keeps the Caddy that the integration tests start in this process away from the user's
 // configuration and data directories.
 func TestMain(m *testing.M) {
@@ -30,6 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testTemp = dir
 	for _, v := range []string{"XDG_CONFIG_HOME", "XDG_DATA_HOME"} {
 		if err := os.Setenv(v, filepath.Join(dir, v)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -115,11 +119,12 @@ func (s site) url(target string) string {
 // storageDir.
 func startCaddy(t *testing.T, storageDir string, sites ...site) {
 	t.Helper()
-	startCaddyGlobal(t, storageDir, "", sites...)
+	startCaddyWith(t, storageDir, "", sites...)
 }
 
-// startCaddyGlobal is startCaddy with more global options (lines of the global options block).
-func startCaddyGlobal(t *testing.T, storageDir, global string, sites ...site) {
+// startCaddyWith is startCaddy with more global options (whole lines), and returns the Caddyfile
+// it loaded.
+func startCaddyWith(t *testing.T, storageDir, global string, sites ...site) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n\tadmin localhost:%d\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\toutput discard\n\t}\n%s}\n",
@@ -132,6 +137,7 @@ func startCaddyGlobal(t *testing.T, storageDir, global string, sites ...site) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	return b.String()
 }
 
 // gatewayBlock is a site block with magic_link (plus extra subdirectives) in front of upstream.

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -167,7 +168,7 @@ type MagicLink struct {
 	LogoutRedirect string `json:"logout_redirect,omitempty"`
 
 	verifier *token.Verifier
-	app      *App          // the magic_link app, when the configuration has one or this handler needs it
+	app      func() *App   // the magic_link app, when the configuration has one or this handler needs it; else nil
 	sessions *sessionCache // opens session cookies; its codec seals them
 	logger   *zap.Logger
 
@@ -238,25 +239,31 @@ func (m *MagicLink) Provision(ctx caddy.Context) error {
 	return m.provisionApp(ctx)
 }
 
-// provisionApp finds the magic_link app: loaded when once or logout need it, used for revocations
-// when the configuration has it anyway, left alone otherwise so that a stateless site never opens
+// provisionApp finds the magic_link app. A handler with once or logout needs it and loads it now.
+// Any other handler uses it for revocations when the configuration has it, in the global option or
+// because another handler loaded it; as handlers are provisioned in no set order, that is known only
+// once the whole configuration is, so it looks at the first request. A stateless site never opens
 // a store.
 func (m *MagicLink) provisionApp(ctx caddy.Context) error {
-	var app any
-	var err error
-	if m.Once || m.Logout != "" {
-		app, err = ctx.App("magic_link")
-	} else {
-		app, err = ctx.AppIfConfigured("magic_link")
-		if errors.Is(err, caddy.ErrNotConfigured) {
-			return nil
-		}
+	if !m.Once && m.Logout == "" {
+		m.app = sync.OnceValue(func() *App {
+			app, err := ctx.AppIfConfigured("magic_link")
+			if err != nil {
+				return nil
+			}
+			a := app.(*App)
+			a.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
+			return a
+		})
+		return nil
 	}
+	v, err := ctx.App("magic_link")
 	if err != nil {
 		return fmt.Errorf("magic_link app: %w", err)
 	}
-	m.app = app.(*App)
-	m.app.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
+	app := v.(*App)
+	app.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
+	m.app = func() *App { return app }
 	return nil
 }
 
