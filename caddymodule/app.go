@@ -288,6 +288,7 @@ type appState struct {
 	logger      *zap.Logger
 
 	synced  atomic.Int64 // Unix nanoseconds of the last full reload that succeeded; 0 before it
+	warned  time.Time    // when the last failed reload was logged; zero once one succeeds (follow's goroutine only)
 	resync  chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
@@ -361,9 +362,18 @@ func (s *appState) reload() bool {
 		if t := s.synced.Load(); t != 0 {
 			age = time.Since(time.Unix(0, t)).Round(time.Second).String()
 		}
-		s.logger.Warn("store unreachable: keeping the last known revocations", zap.Error(err),
-			zap.Int("revocations", s.revocations.len()), zap.String("age", age))
+		// While the store stays away the reload is retried every second; say so every
+		// resyncInterval, not every second.
+		if now := time.Now(); now.Sub(s.warned) >= resyncInterval {
+			s.warned = now
+			s.logger.Warn("store unreachable: keeping the last known revocations", zap.Error(err),
+				zap.Int("revocations", s.revocations.len()), zap.String("age", age))
+		}
 		return false
+	}
+	if !s.warned.IsZero() {
+		s.warned = time.Time{}
+		s.logger.Info("store reachable again: revocations reloaded")
 	}
 	s.revocations.replace(all)
 	now := time.Now()
