@@ -381,6 +381,17 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {
 	if err != nil {
 		return a.storeError(w, "reading a link failed", id, err)
 	}
+	if rec.Status == store.StatusPending {
+		// A one-time link's use is recorded where the gateway consumed it, in the same store:
+		// the gateway does not write its status a second time.
+		at, used, err := a.app.state.store.UsedAt(ctx, id)
+		if err != nil {
+			return a.storeError(w, "reading a link failed", id, err)
+		}
+		if used {
+			rec.Status, rec.UpdatedAt = store.StatusAccepted, at
+		}
+	}
 	return writeAPIJSON(w, http.StatusOK, newSignInToken(rec))
 }
 

@@ -15,9 +15,17 @@ func init() {
 
 // parseAPICaddyfile sets up the issuing API from Caddyfile tokens.
 func parseAPICaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	file, line := blockLine(h.Dispenser)
 	a := new(API)
-	err := a.UnmarshalCaddyfile(h.Dispenser)
-	return a, err
+	if err := a.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	checked := *a
+	checked.setDefaults()
+	if err := atLine(file, line, checked.Validate()); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // UnmarshalCaddyfile sets up the issuing API from Caddyfile tokens. Syntax:

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -19,6 +21,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if !h.Next() {
 		return nil, h.ArgErr()
 	}
+	file, line := h.File(), h.Line()
 	matcherSet, err := h.ExtractMatcherSet()
 	if err != nil {
 		return nil, err
@@ -27,12 +30,35 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
 	}
+	checked := *m
+	checked.setDefaults()
+	if err := atLine(file, line, checked.Validate()); err != nil {
+		return nil, err
+	}
 	routes := h.NewRoute(matcherSet, m)
 	if matcherSet == nil {
 		return routes, nil
 	}
 	strip := &StripIdentity{IdentityHeaders: m.IdentityHeaders}
 	return append(h.NewRoute(nil, strip), routes...), nil
+}
+
+// atLine returns err, from the Validate of a configuration parsed from the block at file:line,
+// naming that line: a bad value in a Caddyfile points at its block while every check stays in
+// Validate.
+func atLine(file string, line int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s:%d: %w", file, line, err)
+}
+
+// blockLine returns the file and line of the directive or option d is about to read, leaving d
+// where it was.
+func blockLine(d *caddyfile.Dispenser) (string, int) {
+	d.Next()
+	defer d.Prev()
+	return d.File(), d.Line()
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

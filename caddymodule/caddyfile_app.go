@@ -16,8 +16,12 @@ func init() {
 
 // parseGlobalOption sets up the magic_link app from the global option block of that name.
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	file, line := blockLine(d)
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	if err := atLine(file, line, app.Validate()); err != nil {
 		return nil, err
 	}
 	return httpcaddyfile.App{Name: "magic_link", Value: caddyconfig.JSON(app, nil)}, nil

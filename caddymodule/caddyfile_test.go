@@ -305,3 +305,24 @@ func TestDirectiveWithMatcher(t *testing.T) {
 		t.Errorf("handlers (with their path matchers) = %q, want %q", order, want)
 	}
 }
+
+// TestConfigErrorsNameTheLine adapts Caddyfiles with a bad value in each of the module's blocks:
+// the error comes from Validate and names the line of the block.
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, caddyfile, want string
+	}{
+		{"handler", "http://localhost:8080 {\n\treverse_proxy 127.0.0.1:9000\n\n\tmagic_link {\n\t\tkeys k.jwks\n\t\taudience http://localhost:8080\n\t\tredeem auto\n\t}\n}\n",
+			`Caddyfile:4: redeem "auto"`},
+		{"issuing API", "http://localhost:8081 {\n\tmagic_link_api {\n\t\tkey k.jwk\n\t\tsecret_key short\n\t\turl http://localhost:8080/\n\t}\n}\n",
+			"Caddyfile:2: secret_key 1: 5 bytes is too short"},
+		{"global option", "{\n\tmagic_link {\n\t\tstore file\n\t\ttimeout -1s\n\t}\n}\n\nhttp://localhost:8080 {\n\trespond ok\n}\n",
+			"Caddyfile:2: timeout"},
+	}
+	for _, tt := range tests {
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(tt.caddyfile), map[string]any{"filename": "Caddyfile"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+}

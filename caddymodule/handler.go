@@ -395,7 +395,8 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	}
 
 	redirect := r.Method == http.MethodGet && m.Redeem == RedeemRedirect || r.Method == http.MethodPost && confirm
-	if claims.Once || m.Once {
+	once := claims.Once || m.Once
+	if once {
 		if id := m.sessionOf(r, u, claims.ID); id != nil {
 			// A second click in the browser this link already signed in: no new session, and the
 			// same answer as the first time.
@@ -434,7 +435,9 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	m.logger.Info("link accepted", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
 		zap.String("kid", hdr.KeyID), zap.String("method", r.Method))
 	metrics.linkAccepted.Inc()
-	if app != nil {
+	if app != nil && !once {
+		// The consumption of a one-time link already says it was accepted (see the issuing
+		// API); any other link of the API's needs its status written.
 		go app.state.accepted(claims.ID, now)
 	}
 

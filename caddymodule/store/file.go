@@ -122,12 +122,32 @@ func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time)
 			return nil
 		}
 		first = true
-		return put(tx, tagUsed, key, ms(until), nil)
+		return put(tx, tagUsed, key, ms(until), binary.BigEndian.AppendUint64(nil, uint64(now)))
 	})
 	if err != nil {
 		return false, fileError(err)
 	}
 	return first, nil
+}
+
+// UsedAt implements Store.
+func (s *FileStore) UsedAt(ctx context.Context, linkID string) (time.Time, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	var at time.Time
+	var used bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v, ok := get(tx, tagUsed, []byte(linkID), ms(time.Now()))
+		if ok && len(v) == 8 {
+			at, used = fromMS(int64(binary.BigEndian.Uint64(v))), true
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fileError(err)
+	}
+	return at, used, nil
 }
 
 // Revoke implements Store; subscribers are called before it returns.

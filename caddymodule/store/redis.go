@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +133,9 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 	octx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	key := s.prefix + "used:" + linkID
-	value := rand.Text()
+	// The value is the moment of the use and a random text of this call, so that a retry of a
+	// SET that did happen can tell its own record from another caller's.
+	value := strconv.FormatInt(ms(time.Now()), 10) + ":" + rand.Text()
 	err := s.client.SetArgs(octx, key, value, redis.SetArgs{Mode: "NX", ExpireAt: until.Truncate(time.Millisecond)}).Err()
 	if err == nil {
 		return true, nil
@@ -149,6 +152,25 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 		return false, s.fail(ctx, err)
 	}
 	return held == value, nil
+}
+
+// UsedAt implements Store.
+func (s *RedisStore) UsedAt(ctx context.Context, linkID string) (time.Time, bool, error) {
+	octx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	v, err := s.client.Get(octx, s.prefix+"used:"+linkID).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, s.fail(ctx, err)
+	}
+	at, _, _ := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: the use record of a link is malformed")
+	}
+	return fromMS(n), true, nil
 }
 
 // wireRevocation is a Revocation as a sorted-set member (without Until, the

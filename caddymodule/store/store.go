@@ -46,6 +46,11 @@ type Store interface {
 	// known: the caller must not open a session.
 	Consume(ctx context.Context, linkID string, until time.Time) (first bool, err error)
 
+	// UsedAt reports when the link linkID was consumed, and false when it has
+	// not been (or its record has expired). The issuing API reads a one-time
+	// link's consumption as its acceptance.
+	UsedAt(ctx context.Context, linkID string) (at time.Time, used bool, err error)
+
 	// Revoke records r until r.Until and announces it to the subscribers of
 	// every process sharing the store. Revoking the same revocation again is
 	// harmless, so a failed Revoke may be retried.

@@ -103,6 +103,34 @@ func TestConsume(t *testing.T) {
 	}
 }
 
+// TestUsedAt checks that a consumption is read back with its moment, and only a consumption.
+func TestUsedAt(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			ctx := context.Background()
+			if _, used, err := s.UsedAt(ctx, "link-u"); err != nil || used {
+				t.Fatalf("UsedAt of an unused link = %v, %v; want false", used, err)
+			}
+			before := time.Now().Truncate(time.Millisecond)
+			if first, err := s.Consume(ctx, "link-u", time.Now().Add(time.Hour)); err != nil || !first {
+				t.Fatalf("Consume = %v, %v", first, err)
+			}
+			after := time.Now()
+			at, used, err := s.UsedAt(ctx, "link-u")
+			if err != nil || !used || at.Before(before) || at.After(after) {
+				t.Fatalf("UsedAt = %v, %v, %v; want used between %v and %v", at, used, err, before, after)
+			}
+			if _, err := s.Consume(ctx, "link-u", time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if again, _, _ := s.UsedAt(ctx, "link-u"); !again.Equal(at) {
+				t.Errorf("a second use moved the moment of the first: %v, was %v", again, at)
+			}
+		})
+	}
+}
+
 func TestRevocations(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
