@@ -30,14 +30,14 @@ for v in DURATION CONNS THREADS ROUNDS ROWS TOKEN_RATE BASE_PORT BENCH_COUNT PAI
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, got '${!v}'"
 done
 ((CONNS >= THREADS)) || die "CONNS ($CONNS) must be at least THREADS ($THREADS)"
-((BASE_PORT + 9 <= 65535)) || die "BASE_PORT ($BASE_PORT) leaves no room for nine ports"
+((BASE_PORT + 12 <= 65535)) || die "BASE_PORT ($BASE_PORT) leaves no room for twelve ports"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/magiclink-bench.XXXXXX")
 # The background processes: the Caddy of scenarios 1-4, instances A and B of
 # bench/redis.Caddyfile, and their redis-server.
 # shellcheck disable=SC2034 # CADDY_B_PID is set and read by name, in start_caddy and stop
-CADDY_PID='' CADDY_A_PID='' CADDY_B_PID='' REDIS_PID=''
+CADDY_PID='' CADDY_A_PID='' CADDY_B_PID='' CADDY_F_PID='' REDIS_PID=''
 
 # stop VAR stops the process whose id the variable VAR holds, if any, and clears VAR.
 stop() {
@@ -54,6 +54,7 @@ cleanup() {
 	stop CADDY_PID
 	stop CADDY_A_PID
 	stop CADDY_B_PID
+	stop CADDY_F_PID
 	stop REDIS_PID
 	rm -f "$WORK"/rows*.csv "$WORK"/out*.csv "$WORK"/tokens*.csv "$WORK"/tokens-*.txt "$WORK/garbage.txt" \
 		"$WORK/body" "$WORK/caddy" "$WORK/magiclink" "$WORK/propagation" "$WORK"/key.*
@@ -177,14 +178,15 @@ awk -v n=1000 -v real="$sample" -v hdr="$bad_header" '
 # redis.Caddyfile, with their admin endpoints; their redis-server.
 P1=$((BASE_PORT + 1)) P2=$((BASE_PORT + 2)) P3=$((BASE_PORT + 3)) P4=$((BASE_PORT + 4))
 P5=$((BASE_PORT + 5)) PB=$((BASE_PORT + 6)) ADMIN_A=$((BASE_PORT + 7)) ADMIN_B=$((BASE_PORT + 8))
-PR=$((BASE_PORT + 9))
-for ((p = BASE_PORT + 1; p <= BASE_PORT + 9; p++)); do
+PR=$((BASE_PORT + 9)) PAPI_A=$((BASE_PORT + 10)) PAPI_B=$((BASE_PORT + 11)) PAPI_F=$((BASE_PORT + 12))
+for ((p = BASE_PORT + 1; p <= BASE_PORT + 12; p++)); do
 	# A connection that succeeds means something listens there already.
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "127.0.0.1:$p is taken; the run needs BASE_PORT+1 … BASE_PORT+9 ($((BASE_PORT + 1))-$((BASE_PORT + 9))): set BASE_PORT"
+		die "127.0.0.1:$p is taken; the run needs BASE_PORT+1 … BASE_PORT+12 ($((BASE_PORT + 1))-$((BASE_PORT + 12))): set BASE_PORT"
 	fi
 done
 SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+API_KEY=sk_bench_$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 
 # start_caddy VAR LOG PORT CONFIG [NAME=VALUE...] runs caddy with CONFIG and the environment
 # additions in the background, keeps its process id in the variable VAR, and waits until the site
@@ -193,6 +195,7 @@ start_caddy() {
 	local var=$1 log=$2 port=$3 config=$4 pid i
 	shift 4
 	env "$@" BENCH_DIR="$WORK" BENCH_KEYS="$WORK/key.public.jwks" BENCH_SESSION_SECRET="$SECRET" \
+		BENCH_PRIVATE_KEY="$WORK/key.private.jwk" BENCH_API_KEY="$API_KEY" \
 		XDG_CONFIG_HOME="$WORK/xdg-config" XDG_DATA_HOME="$WORK/xdg-data" \
 		"$WORK/caddy" run --config "$config" --adapter caddyfile >"$log" 2>&1 &
 	pid=$!
@@ -225,9 +228,11 @@ done
 start_caddy CADDY_PID "$WORK/caddy.log" "$P4" bench/bench.Caddyfile \
 	BENCH_PORT_BARE="$P1" BENCH_PORT_COOKIE="$P2" BENCH_PORT_REDEEM="$P3" BENCH_PORT_GARBAGE="$P4"
 start_caddy CADDY_A_PID "$WORK/caddy-a.log" "$P5" bench/redis.Caddyfile \
-	BENCH_INSTANCE=a BENCH_PORT_ONCE="$P5" BENCH_ADMIN_PORT="$ADMIN_A" BENCH_REDIS_URL="redis://127.0.0.1:$PR"
+	BENCH_INSTANCE=a BENCH_PORT_ONCE="$P5" BENCH_ADMIN_PORT="$ADMIN_A" BENCH_REDIS_URL="redis://127.0.0.1:$PR" \
+	BENCH_PORT_API="$PAPI_A"
 start_caddy CADDY_B_PID "$WORK/caddy-b.log" "$PB" bench/redis.Caddyfile \
-	BENCH_INSTANCE=b BENCH_PORT_ONCE="$PB" BENCH_ADMIN_PORT="$ADMIN_B" BENCH_REDIS_URL="redis://127.0.0.1:$PR"
+	BENCH_INSTANCE=b BENCH_PORT_ONCE="$PB" BENCH_ADMIN_PORT="$ADMIN_B" BENCH_REDIS_URL="redis://127.0.0.1:$PR" \
+	BENCH_PORT_API="$PAPI_B"
 
 # status URL [curl args...] prints the HTTP status of a GET.
 status() {
@@ -340,6 +345,31 @@ for pair in 2 3 4 5; do
 	done
 done
 stop_caddy
+
+# api_rate PORT NAME creates links through the issuing API on PORT for DURATION seconds and sets
+# api_rate (links/s); every answer must be a 200.
+# shellcheck disable=SC2154 # requests, duration_us, … come from wrk's BENCH line (local $line)
+api_rate() {
+	local out=$WORK/wrk-api-$2.txt line
+	BENCH_MODE=api BENCH_API_KEY=$API_KEY BENCH_THREADS=$THREADS \
+		wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency -s bench/wrk.lua "http://127.0.0.1:$1/" >"$out" 2>&1 ||
+		die "wrk failed on the issuing API ($2); output: $out"
+	line=$(grep '^BENCH ' "$out") || die "wrk printed no BENCH line on the issuing API ($2); output: $out"
+	# shellcheck disable=SC2086 # the line is key=value words
+	local $line
+	((requests > 0 && status_errors == 0 && socket_errors == 0)) ||
+		die "the issuing API ($2) answered $status_errors of $requests creates with an error; output: $out"
+	api_rate=$(awk -v n="$requests" -v us="$duration_us" 'BEGIN { printf "%.0f", n / us * 1e6 }')
+}
+step "issuing API: POST /v1/sign_in_tokens for ${DURATION}s, Redis store (instance A), then file store"
+api_rate "$PAPI_A" redis
+api_redis=$api_rate
+start_caddy CADDY_F_PID "$WORK/caddy-f.log" "$PAPI_F" bench/api-file.Caddyfile BENCH_PORT_API="$PAPI_F"
+api_rate "$PAPI_F" file
+api_file=$api_rate
+stop CADDY_F_PID
+echo "created $api_redis links/s with Redis, $api_file links/s with the file store"
+
 used=$(redis-cli -p "$PR" --scan --pattern 'magic_link:used:*' | wc -l)
 echo "Redis holds $used used-link records (scenario 5's redemptions and the check link)"
 
@@ -433,6 +463,10 @@ bulk_ratio=$(awk -v a="$bulk_rate" -v b="$raw_rate" 'BEGIN { printf "%.3f", a / 
 	printf '%-44s %12d  %s\n' "sign --csv, $ROWS rows (links/s)" "$bulk_rate" ">= 80000 on the 2-core reference machine"
 	printf '%-44s %12.0f\n' "raw ed25519.Sign, all cores (signs/s)" "$raw_rate"
 	printf '%-44s %12s  %s\n' "bulk / raw" "$bulk_ratio" ">= 0.75: $(verdict "$bulk_ratio" 0.75)"
+	api_redis_ratio=$(awk -v a="$api_redis" -v b="$raw_rate" 'BEGIN { printf "%.3f", a / b }')
+	api_file_ratio=$(awk -v a="$api_file" -v b="$raw_rate" 'BEGIN { printf "%.3f", a / b }')
+	printf '%-44s %12s  %s\n' "API create, Redis store / raw ($api_redis/s)" "$api_redis_ratio" ">= 0.1: $(verdict "$api_redis_ratio" 0.1)"
+	printf '%-44s %12s  %s\n' "API create, file store / raw ($api_file/s)" "$api_file_ratio" "(informational)"
 	printf '%-44s %12s  %s\n' "peak RSS, $small rows / $ROWS rows (kB)" "$small_rss / $bulk_rss" "flat (streamed)"
 } | tee "$WORK/bulk-table.txt"
 

@@ -5,6 +5,7 @@
 --   tokens   each request carries the next link token from BENCH_TOKENS, never
 --            reusing one; a thread that runs out starts over and done() reports it
 --   garbage  requests cycle through the junk tokens in BENCH_TOKENS
+--   api      each request creates a link through the issuing API, with the bearer key BENCH_API_KEY
 -- BENCH_THREADS must equal wrk's -t: thread k takes lines k, k+t, k+2t, … of the file.
 --
 -- done() prints one line for run.sh to parse:
@@ -12,6 +13,15 @@
 -- status_errors counts responses other than 2xx and 3xx.
 
 local mode = os.getenv("BENCH_MODE") or "static"
+
+-- api: every request creates a link through the issuing API (POST …/sign_in_tokens).
+if mode == "api" then
+	wrk.method = "POST"
+	wrk.path = "/v1/sign_in_tokens"
+	wrk.body = '{"user_id":"bench-user","expires_in_seconds":600}'
+	wrk.headers["Content-Type"] = "application/json"
+	wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_API_KEY")
+end
 local threads = {}
 
 function setup(thread)

@@ -59,9 +59,23 @@ type RedisStore struct {
 	mu     sync.Mutex
 	subs   map[*redisSub]struct{}
 	closed bool
+
+	batches chan *batch   // commands waiting for the batcher
+	quit    chan struct{} // closed by Close: the batcher stops
+	stopped chan struct{} // closed when the batcher has stopped
 }
 
 var _ Store = (*RedisStore)(nil)
+
+// maxBatch bounds the commands the batcher sends in one pipeline.
+const maxBatch = 64
+
+// A batch is the commands of one caller: queue adds them to a pipeline, done is closed once the
+// pipeline has run (their results are then in the commands queue made).
+type batch struct {
+	queue func(ctx context.Context, p redis.Pipeliner)
+	done  chan struct{}
+}
 
 // OpenRedis returns a RedisStore for opts. It fails only for options that
 // make no sense; it does not contact Redis.
@@ -76,7 +90,68 @@ func OpenRedis(opts RedisOptions) (*RedisStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RedisStore{client: client, prefix: opts.KeyPrefix, timeout: opts.Timeout}, nil
+	s := &RedisStore{
+		client: client, prefix: opts.KeyPrefix, timeout: opts.Timeout,
+		batches: make(chan *batch, maxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go s.batcher()
+	return s, nil
+}
+
+// pipelined runs the commands queue adds in the batcher's next pipeline, together with those of
+// concurrent callers: under load, many one-time redemptions cost one write to Redis and one read
+// instead of one each (on loopback, the system calls are most of a command's cost). A lone caller
+// is sent at once. It returns when the pipeline has run, or with ctx's error or ErrUnavailable
+// when the store is closed; the commands may still run after ctx ends, as a command whose reply
+// was lost does.
+func (s *RedisStore) pipelined(ctx context.Context, queue func(ctx context.Context, p redis.Pipeliner)) error {
+	b := &batch{queue: queue, done: make(chan struct{})}
+	select {
+	case s.batches <- b:
+	case <-s.quit:
+		return fmt.Errorf("%w: closed", ErrUnavailable)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// batcher sends the waiting batches as pipelines, one at a time, until Close.
+func (s *RedisStore) batcher() {
+	defer close(s.stopped)
+	pending := make([]*batch, 0, maxBatch)
+	for {
+		select {
+		case b := <-s.batches:
+			pending = append(pending[:0], b)
+		case <-s.quit:
+			return
+		}
+	fill:
+		for len(pending) < maxBatch {
+			select {
+			case b := <-s.batches:
+				pending = append(pending, b)
+			default:
+				break fill
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		p := s.client.Pipeline()
+		for _, b := range pending {
+			b.queue(ctx, p)
+		}
+		_, _ = p.Exec(ctx) // each caller reads the outcome of its own commands
+		cancel()
+		for _, b := range pending {
+			close(b.done)
+		}
+	}
 }
 
 func newRedisClient(o RedisOptions) (redis.UniversalClient, error) {
@@ -136,7 +211,13 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 	// The value is the moment of the use and a random text of this call, so that a retry of a
 	// SET that did happen can tell its own record from another caller's.
 	value := strconv.FormatInt(ms(time.Now()), 10) + ":" + rand.Text()
-	err := s.client.SetArgs(octx, key, value, redis.SetArgs{Mode: "NX", ExpireAt: until.Truncate(time.Millisecond)}).Err()
+	var set *redis.StatusCmd
+	err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
+		set = p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "NX", ExpireAt: until.Truncate(time.Millisecond)})
+	})
+	if err == nil {
+		err = set.Err()
+	}
 	if err == nil {
 		return true, nil
 	}
@@ -329,19 +410,28 @@ func (s *RedisStore) PutLink(ctx context.Context, l Link) error {
 	octx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	key := s.prefix + "link:" + l.ID
-	_, err := s.client.TxPipelined(octx, func(p redis.Pipeliner) error {
-		p.Del(octx, key)
-		p.HSet(octx, key,
-			"u", l.UserID,
-			"s", string(l.Status),
-			"c", ms(l.CreatedAt),
-			"m", ms(l.UpdatedAt),
-			"e", ms(l.ExpiresAt))
-		p.PExpireAt(octx, key, l.ExpiresAt)
-		return nil
+	var put *redis.Cmd
+	err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
+		put = putLinkScript.Eval(ctx, p, []string{key}, l.UserID, string(l.Status), ms(l.CreatedAt), ms(l.UpdatedAt),
+			ms(l.ExpiresAt))
 	})
+	if err == nil {
+		err = put.Err()
+	}
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
 	return s.fail(ctx, err)
 }
+
+// putLinkScript replaces the hash of a link record and sets its expiry, in one step: ARGV holds the
+// user id, the status, and the creation, update and expiry moments in Unix milliseconds.
+var putLinkScript = redis.NewScript(`
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 'm', ARGV[4], 'e', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+return 1
+`)
 
 // GetLink implements Store with one HGETALL.
 func (s *RedisStore) GetLink(ctx context.Context, id string) (Link, error) {
@@ -426,6 +516,8 @@ func (s *RedisStore) Close() error {
 	for _, sub := range subs {
 		s.unsubscribe(sub)
 	}
+	close(s.quit)
+	<-s.stopped
 	return s.client.Close()
 }
 
