@@ -386,3 +386,59 @@ func TestSessionVersion1StillOpens(t *testing.T) {
 		t.Errorf("a version 1 cookie relabelled version 2 opened: %v", err)
 	}
 }
+
+func TestSessionOpenAllocations(t *testing.T) {
+	c := mustCodec(t, "https://shop.example", testSecretA)
+	value := mustSeal(t, c, testSession())
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := c.open(value, testNow); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 5 {
+		t.Errorf("open makes %.0f allocations, want at most 5", allocs)
+	}
+}
+
+func BenchmarkSessionOpen(b *testing.B) {
+	c := mustCodec(b, "https://shop.example", testSecretA)
+	value := mustSeal(b, c, testSession())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.open(value, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSessionSeal(b *testing.B) {
+	c := mustCodec(b, "https://shop.example", testSecretA)
+	s := testSession()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.seal(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzSessionOpen(f *testing.F) {
+	c := mustCodec(f, "https://shop.example", testSecretA)
+	f.Add(mustSeal(f, c, testSession())) // more seeds are in testdata/fuzz/FuzzSessionOpen
+	f.Fuzz(func(t *testing.T, value string) {
+		s, err := c.open(value, testNow)
+		if err != nil {
+			if !errors.Is(err, errSessionInvalid) && !errors.Is(err, errSessionExpired) {
+				t.Fatalf("open returned a foreign error: %v", err)
+			}
+			return
+		}
+		if strings.Contains(value, ".") {
+			t.Fatalf("a value with a dot opened: %q", value)
+		}
+		again, err := c.open(mustSeal(t, c, s), testNow)
+		if err != nil || !sameSession(again, s) {
+			t.Fatalf("resealed session = %+v, %v; want %+v", again, err, s)
+		}
+	})
+}
