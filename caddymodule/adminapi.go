@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
+	"github.com/magiclink-dev/magiclink/internal/claimtext"
 )
 
 func init() {
@@ -178,8 +179,8 @@ func parseRevokeRequest(body []byte) (store.Kind, string, error) {
 		return "", "", fmt.Errorf("%s is empty", kind)
 	case len(value) > maxSessionField:
 		return "", "", fmt.Errorf("%s is longer than %d bytes", kind, maxSessionField)
-	case strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }):
-		return "", "", fmt.Errorf("%s contains a control character", kind)
+	case claimtext.HasControl(value):
+		return "", "", fmt.Errorf("%s contains a control character or invalid UTF-8", kind)
 	}
 	return kind, value, nil
 }

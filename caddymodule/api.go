@@ -17,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
+	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
 )
@@ -154,7 +156,7 @@ func (a *API) setDefaults() {
 	}
 	if a.URL != "" && a.Audience == "" {
 		if u, err := parseAPIURL(a.URL); err == nil {
-			a.Audience = origin(u)
+			a.Audience = origin.Of(u)
 		}
 	}
 }
@@ -183,7 +185,7 @@ func (a *API) Validate() error {
 	if a.Audience == "" {
 		return errors.New("audience: must not be empty")
 	}
-	if hasControl(a.Audience) || hasControl(a.Issuer) {
+	if claimtext.HasControl(a.Audience) || claimtext.HasControl(a.Issuer) {
 		return errors.New("audience and issuer must not hold control characters or invalid UTF-8")
 	}
 	if err := queryparam.CheckName(a.Param); err != nil {
@@ -479,19 +481,6 @@ func parseAPIURL(raw string) (*url.URL, error) {
 		return nil, errors.New("a link URL must not carry a user name or password")
 	}
 	return u, nil
-}
-
-// origin returns scheme://host[:port] of u as a browser writes it: host in lower case, the
-// scheme's default port left out.
-func origin(u *url.URL) string {
-	host := strings.ToLower(u.Host)
-	switch {
-	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = strings.TrimSuffix(host, ":443")
-	case u.Scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = strings.TrimSuffix(host, ":80")
-	}
-	return strings.ToLower(u.Scheme) + "://" + host
 }
 
 // Interface guards

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/token"
 )
@@ -196,7 +197,7 @@ func FuzzParseCreateRequest(f *testing.F) {
 		}
 		if p.URL != "" {
 			u, err := url.Parse(p.URL)
-			if err != nil || origin(u) != "https://shop.example.com" {
+			if err != nil || origin.Of(u) != "https://shop.example.com" {
 				t.Fatalf("accepted url %q", p.URL)
 			}
 		}

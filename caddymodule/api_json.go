@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
+	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
@@ -233,8 +235,8 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		if err != nil {
 			return p, paramInvalid("url", err.Error())
 		}
-		if origin(u) != origin(linkURL) {
-			return p, paramInvalid("url", "it must be on "+origin(linkURL))
+		if origin.Of(u) != origin.Of(linkURL) {
+			return p, paramInvalid("url", "it must be on "+origin.Of(linkURL))
 		}
 	}
 
@@ -254,22 +256,8 @@ func checkUserField(name, v string) *rejection {
 	if len(v) > maxUserField {
 		return paramInvalid(name, "it must not be longer than "+strconv.Itoa(maxUserField)+" bytes")
 	}
-	if hasControl(v) {
+	if claimtext.HasControl(v) {
 		return paramInvalid(name, "it must not hold control characters")
 	}
 	return nil
-}
-
-// hasControl reports whether s holds a C0 or C1 control character, DEL or invalid UTF-8, as the
-// token's claims may not.
-func hasControl(s string) bool {
-	if !utf8.ValidString(s) {
-		return true
-	}
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f {
-			return true
-		}
-	}
-	return false
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/magiclink-dev/magiclink/internal/claimtext"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
@@ -242,31 +243,17 @@ func (c *Claims) checkShape() error {
 		if len(f.value) > maxClaimLength {
 			return fmt.Errorf("%s is longer than %d bytes", f.name, maxClaimLength)
 		}
-		if hasControl(f.value) {
+		if claimtext.HasControl(f.value) {
 			return fmt.Errorf("%s contains a control character or invalid UTF-8", f.name)
 		}
 	}
-	if hasControl(c.Issuer) {
+	if claimtext.HasControl(c.Issuer) {
 		return errors.New("iss contains a control character or invalid UTF-8")
 	}
 	for _, a := range c.Audience {
-		if a == "" || hasControl(a) {
+		if a == "" || claimtext.HasControl(a) {
 			return errors.New("aud holds an empty value, a control character or invalid UTF-8")
 		}
 	}
 	return pathscope.Check(c.Path)
-}
-
-// hasControl reports whether s holds a C0 or C1 control character, DEL or
-// invalid UTF-8.
-func hasControl(s string) bool {
-	if !utf8.ValidString(s) {
-		return true
-	}
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f {
-			return true
-		}
-	}
-	return false
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -349,7 +350,7 @@ func (s *rowSigner) target(raw string) *linkTarget {
 		t.err = fmt.Errorf("url: %w", err)
 		return t
 	}
-	t.aud = []string{origin(u)}
+	t.aud = []string{origin.Of(u)}
 	if t.prefix, t.suffix, err = linkTemplate(raw, s.j.param); err != nil {
 		t.err = fmt.Errorf("url: %w", err)
 	}

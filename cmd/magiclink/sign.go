@@ -8,9 +8,9 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/internal/queryparam"
 	"github.com/magiclink-dev/magiclink/token"
@@ -136,7 +136,7 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		if err != nil {
 			return failure(stderr, "sign", fmt.Errorf("--url: %w", err))
 		}
-		aud = origin(u)
+		aud = origin.Of(u)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	c := token.Claims{
@@ -204,19 +204,6 @@ func parseLinkURL(raw string) (*url.URL, error) {
 		return nil, errors.New("URL has no host")
 	}
 	return u, nil
-}
-
-// origin returns scheme://host[:port] of u as a browser writes it: host in
-// lower case, the scheme's default port left out.
-func origin(u *url.URL) string {
-	host := strings.ToLower(u.Host)
-	switch {
-	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = strings.TrimSuffix(host, ":443")
-	case u.Scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = strings.TrimSuffix(host, ":80")
-	}
-	return u.Scheme + "://" + host
 }
 
 // isTerminal reports whether w is a terminal.

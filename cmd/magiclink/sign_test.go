@@ -208,24 +208,3 @@ func TestSignErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestOrigin(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://example.com/a?b#c", "https://example.com"},
-		{"https://EXAMPLE.com:443/", "https://example.com"},
-		{"https://example.com:8443", "https://example.com:8443"},
-		{"http://example.com:80/x", "http://example.com"},
-		{"http://example.com:443/x", "http://example.com:443"},
-		{"HTTPS://user:pw@Example.com/", "https://example.com"},
-		{"http://[::1]:8080/", "http://[::1]:8080"},
-	}
-	for _, tt := range tests {
-		u, err := parseLinkURL(tt.in)
-		if err != nil {
-			t.Fatalf("%q: %v", tt.in, err)
-		}
-		if got := origin(u); got != tt.want {
-			t.Errorf("origin(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
