@@ -104,7 +104,7 @@ func TestAPIDefaults(t *testing.T) {
 // TestAPIProvisionRefuses checks the configurations the API refuses to start with, each error
 // naming the setting.
 func TestAPIProvisionRefuses(t *testing.T) {
-	keys := newAPIKeys(t)
+	keys := newGWKeys(t)
 	dir := t.TempDir()
 	hs := filepath.Join(dir, "short.jwk")
 	if err := os.WriteFile(hs, []byte(`{"kty":"oct","k":"c2hvcnQ","alg":"HS256"}`), 0o600); err != nil {
@@ -136,7 +136,7 @@ func TestAPIProvisionRefuses(t *testing.T) {
 		{"max_ttl under a second", func(a *API) { a.MaxTTL = caddy.Duration(time.Millisecond) }, "max_ttl"},
 		{"negative default_ttl", func(a *API) { a.DefaultTTL = caddy.Duration(-time.Hour) }, "default_ttl"},
 		{"missing key file", func(a *API) { a.Key = filepath.Join(dir, "nope.jwk") }, "key: reading key file"},
-		{"public key", func(a *API) { a.Key = keys.publicFile }, "signing needs the private key"},
+		{"public key", func(a *API) { a.Key = keys.keyFile }, "signing needs the private key"},
 		{"short HS256 secret", func(a *API) { a.Key = hs }, "key: key file"},
 	}
 	for _, tt := range tests {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,41 +31,10 @@ import (
 // apiSecretKey is the bearer key of the issuing API in the tests.
 const apiSecretKey = "sk_test_magiclink-api-0123456789abcdef"
 
-// apiKeys is a signing key in a private key file and the public key file that verifies it.
-type apiKeys struct {
-	privateFile, publicFile string
-	signer                  *token.Signer
-}
-
-// newAPIKeys makes a fresh EdDSA key pair in files under a temporary directory.
-func newAPIKeys(t testing.TB) apiKeys {
-	t.Helper()
-	private, public, err := token.GenerateKey("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := token.ParseSigner(private)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	k := apiKeys{
-		privateFile: filepath.Join(dir, "api.private.jwk"),
-		publicFile:  filepath.Join(dir, "api.public.jwks"),
-		signer:      signer,
-	}
-	for file, data := range map[string][]byte{k.privateFile: private, k.publicFile: public} {
-		if err := os.WriteFile(file, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return k
-}
-
 // verify checks tok as a gateway with the audience gwAudience would, and returns its claims.
-func (k apiKeys) verify(t testing.TB, tok string) *token.Claims {
+func (k gwKeys) verify(t testing.TB, tok string) *token.Claims {
 	t.Helper()
-	keys, err := token.LoadKeys(k.publicFile)
+	keys, err := token.LoadKeys(k.keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +52,7 @@ func (k apiKeys) verify(t testing.TB, tok string) *token.Claims {
 // apiEnv is a Caddy with a gateway site in front of an upstream and an API site minting links to
 // the gateway, both using one magic_link app.
 type apiEnv struct {
-	keys    apiKeys
+	keys    gwKeys
 	gw, api site
 	linkURL string // the API's url
 }
@@ -93,9 +61,9 @@ type apiEnv struct {
 // directory when empty); apiExtra adds lines to the magic_link_api block.
 func startAPI(t *testing.T, global, apiExtra string) apiEnv {
 	t.Helper()
-	e := apiEnv{keys: newAPIKeys(t)}
+	e := apiEnv{keys: newGWKeys(t)}
 	upstream := newUpstream(t)
-	e.gw = site{port: freePort(), block: gatewayBlock(e.keys.publicFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
+	e.gw = site{port: freePort(), block: gatewayBlock(e.keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
 	e.linkURL = e.gw.url("/welcome?utm=mail")
 	e.api = site{port: freePort(), block: fmt.Sprintf(
 		"\tmagic_link_api {\n\t\tkey %s\n\t\tsecret_key %s\n\t\turl %q\n\t\taudience %s\n%s\t}\n\trespond \"not the API\" 418\n",
@@ -522,7 +490,7 @@ func (s *countingStore) Revoke(ctx context.Context, r store.Revocation) error {
 // log lines in the returned buffer.
 func newTestAPI(t *testing.T) (*API, *countingStore, *syncBuffer) {
 	t.Helper()
-	keys := newAPIKeys(t)
+	keys := newGWKeys(t)
 	fs, err := store.OpenFile(filepath.Join(t.TempDir(), "state.db"), store.FileOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -26,11 +26,12 @@ const (
 	gwHost     = "shop.example.com"
 )
 
-// gwKeys is a signing key and the file holding its public half.
+// gwKeys is a signing key, the file holding it and the file holding its public half.
 type gwKeys struct {
-	signer  *token.Signer
-	private ed25519.PrivateKey // the signer's key, for tokens no Signer would make
-	keyFile string
+	signer      *token.Signer
+	private     ed25519.PrivateKey // the signer's key, for tokens no Signer would make
+	keyFile     string             // the public JWKS, for the gateway
+	privateFile string             // the private JWK, for the issuing API
 }
 
 // newGWKeys makes a fresh EdDSA key pair and writes its public JWKS into a temporary directory.
@@ -52,11 +53,15 @@ func newGWKeys(t testing.TB) gwKeys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "gateway.public.jwks")
-	if err := os.WriteFile(file, public, 0o600); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	k := gwKeys{signer: signer, private: ed25519.NewKeyFromSeed(seed),
+		keyFile: filepath.Join(dir, "gateway.public.jwks"), privateFile: filepath.Join(dir, "gateway.private.jwk")}
+	for file, data := range map[string][]byte{k.keyFile: public, k.privateFile: private} {
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return gwKeys{signer: signer, private: ed25519.NewKeyFromSeed(seed), keyFile: file}
+	return k
 }
 
 // rawLink signs claimsJSON as it is, bypassing the Signer's checks: the link a careless or
