@@ -182,24 +182,14 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 // TestDirectiveOrder checks that magic_link runs before basic_auth and reverse_proxy without an
 // order line, and that the adapted handler carries its configuration.
 func TestDirectiveOrder(t *testing.T) {
-	input := "http://localhost:8080 {\n" +
-		"\treverse_proxy 127.0.0.1:9000\n" +
-		"\tbasic_auth /admin/* {\n" +
-		"\t\tadmin $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG\n" +
-		"\t}\n" +
+	input := "http://localhost:8080 {\n" + proxyAndAuth +
 		"\tmagic_link {\n" +
 		"\t\tkeys demo.public.jwks\n" +
 		"\t\taudience http://localhost:8080\n" +
 		"\t\tinsecure_cookie\n" +
 		"\t}\n" +
 		"}\n"
-	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(warnings) != 0 {
-		t.Errorf("warnings: %v", warnings)
-	}
+	adapted := adaptCaddyfile(t, input)
 	out := string(adapted)
 	ours := strings.Index(out, `"handler":"magic_link"`)
 	auth := strings.Index(out, `"handler":"authentication"`)
@@ -248,24 +238,14 @@ func TestParsedValuesAreValidated(t *testing.T) {
 // with the directive's header names, on a route without the matcher, before basic_auth and
 // reverse_proxy.
 func TestDirectiveWithMatcher(t *testing.T) {
-	input := ":8080 {\n" +
-		"\treverse_proxy 127.0.0.1:9000\n" +
-		"\tbasic_auth /admin/* {\n" +
-		"\t\tadmin $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG\n" +
-		"\t}\n" +
+	input := ":8080 {\n" + proxyAndAuth +
 		"\tmagic_link /account/* {\n" +
 		"\t\tkeys demo.public.jwks\n" +
 		"\t\taudience http://localhost:8080\n" +
 		"\t\theader_user X-User\n" +
 		"\t}\n" +
 		"}\n"
-	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(warnings) != 0 {
-		t.Errorf("warnings: %v", warnings)
-	}
+	adapted := adaptCaddyfile(t, input)
 	var cfg struct {
 		Apps struct {
 			HTTP struct {
@@ -325,4 +305,24 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
 	}
+}
+
+// proxyAndAuth are the lines of a site block with reverse_proxy and basic_auth, which magic_link
+// must come before.
+const proxyAndAuth = "\treverse_proxy 127.0.0.1:9000\n" +
+	"\tbasic_auth /admin/* {\n" +
+	"\t\tadmin $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG\n" +
+	"\t}\n"
+
+// adaptCaddyfile adapts input to JSON, failing on an error or a warning.
+func adaptCaddyfile(t *testing.T, input string) []byte {
+	t.Helper()
+	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	return adapted
 }
