@@ -93,14 +93,14 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	now := time.Now()
 	rev := store.Revocation{Kind: kind, Value: value, At: now, Until: now.Add(app.revocationLifetime())}
 	if err := app.state.revoke(r.Context(), rev); err != nil {
-		a.logger.Error("revocation failed: store unreachable", zap.String(string(kind), value), zap.Error(err))
+		a.logger.Error("revocation failed", zap.String(string(kind), value), zap.Error(err))
 		if errors.Is(err, store.ErrUnavailable) {
 			return apiError(http.StatusServiceUnavailable, "the store is unreachable; nothing was revoked, try again")
 		}
 		return apiError(http.StatusInternalServerError, "nothing was revoked: "+err.Error())
 	}
 	a.logger.Info("revoked", zap.String(string(kind), value))
-	return writeJSON(w, map[string]revocationJSON{"revoked": toJSON(rev)})
+	return writeAPIJSON(w, http.StatusOK, map[string]revocationJSON{"revoked": toJSON(rev)})
 }
 
 // handleRevocations lists the revocations this instance holds.
@@ -120,7 +120,7 @@ func (a *adminAPI) handleRevocations(w http.ResponseWriter, r *http.Request) err
 	for _, rev := range list {
 		out = append(out, toJSON(rev))
 	}
-	return writeJSON(w, map[string][]revocationJSON{"revocations": out})
+	return writeAPIJSON(w, http.StatusOK, map[string][]revocationJSON{"revocations": out})
 }
 
 // app returns the running magic_link app.
@@ -177,8 +177,8 @@ func parseRevokeRequest(body []byte) (store.Kind, string, error) {
 		return "", "", errors.New(`give "jti" (a link) or "sub" (a user)`)
 	case value == "":
 		return "", "", fmt.Errorf("%s is empty", kind)
-	case len(value) > maxSessionField:
-		return "", "", fmt.Errorf("%s is longer than %d bytes", kind, maxSessionField)
+	case len(value) > claimtext.MaxLength:
+		return "", "", fmt.Errorf("%s is longer than %d bytes", kind, claimtext.MaxLength)
 	case claimtext.HasControl(value):
 		return "", "", fmt.Errorf("%s contains a control character or invalid UTF-8", kind)
 	}
@@ -193,12 +193,6 @@ func oneLineError(err error) string {
 // apiError is an admin API error with its status.
 func apiError(status int, msg string) error {
 	return caddy.APIError{HTTPStatus: status, Err: errors.New(msg)}
-}
-
-// writeJSON writes v as a JSON response.
-func writeJSON(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(v)
 }
 
 // Interface guards

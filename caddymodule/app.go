@@ -32,8 +32,8 @@ const (
 
 // Defaults of the app's fields.
 const (
-	DefaultKeyPrefix    = "magic_link:"
-	DefaultStoreTimeout = 2 * time.Second
+	DefaultKeyPrefix    = store.DefaultKeyPrefix
+	DefaultStoreTimeout = store.DefaultTimeout
 )
 
 // How the in-memory revocation list follows the store.
@@ -122,18 +122,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	a.mu = new(sync.Mutex)
-	if a.Store == nil {
-		a.Store = new(StoreConfig)
-	}
-	if a.Store.Type == "" {
-		a.Store.Type = StoreFile
-	}
-	if a.KeyPrefix == "" {
-		a.KeyPrefix = DefaultKeyPrefix
-	}
-	if a.Timeout == 0 {
-		a.Timeout = caddy.Duration(DefaultStoreTimeout)
-	}
+	a.setDefaults()
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -144,9 +133,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
 	a.key = fmt.Sprintf("%#v %q %d", cfg, a.KeyPrefix, a.Timeout)
 	if cfg.Type == StoreFile {
-		if cfg.Path == "" {
-			cfg.Path = filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
-		}
 		path, err := filepath.Abs(cfg.Path)
 		if err != nil {
 			return fmt.Errorf("store file %s: %w", cfg.Path, err)
@@ -170,14 +156,38 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// setDefaults fills in every empty field that has a default.
+func (a *App) setDefaults() {
+	if a.Store == nil {
+		a.Store = new(StoreConfig)
+	}
+	if a.Store.Type == "" {
+		a.Store.Type = StoreFile
+	}
+	if a.Store.Type == StoreFile && a.Store.Path == "" {
+		a.Store.Path = defaultStorePath()
+	}
+	if a.KeyPrefix == "" {
+		a.KeyPrefix = DefaultKeyPrefix
+	}
+	if a.Timeout == 0 {
+		a.Timeout = caddy.Duration(DefaultStoreTimeout)
+	}
+}
+
+// defaultStorePath is the file store's default: magic_link/state.db under Caddy's data directory.
+func defaultStorePath() string {
+	return filepath.Join(caddy.AppDataDir(), "magic_link", "state.db")
+}
+
 // Validate checks the configuration for mistakes.
 func (a *App) Validate() error {
+	if a.Timeout < 0 {
+		return fmt.Errorf("timeout %s: must be positive", time.Duration(a.Timeout))
+	}
 	s := a.Store
 	if s == nil {
 		return nil
-	}
-	if a.Timeout < 0 {
-		return fmt.Errorf("timeout %s: must be positive", time.Duration(a.Timeout))
 	}
 	switch s.Type {
 	case "", StoreFile:
@@ -320,7 +330,6 @@ func (s *appState) event(ev store.Event) {
 		return
 	}
 	s.revocations.add(ev.Revocation)
-	metrics.revocations.Set(float64(s.revocations.len()))
 }
 
 // follow reloads the whole list when the subscription asks, periodically, and sooner after a
@@ -339,7 +348,6 @@ func (s *appState) follow() {
 		case <-reload.C:
 		case now := <-sweep.C:
 			s.revocations.sweep(now)
-			metrics.revocations.Set(float64(s.revocations.len()))
 			continue
 		}
 		next := resyncInterval
@@ -378,7 +386,6 @@ func (s *appState) reload() bool {
 	s.revocations.replace(all)
 	now := time.Now()
 	s.synced.Store(now.UnixNano())
-	metrics.revocations.Set(float64(s.revocations.len()))
 	metrics.revocationsAge.Set(float64(now.Unix()))
 	return true
 }
@@ -394,7 +401,6 @@ func (s *appState) revoke(ctx context.Context, r store.Revocation) error {
 		return err
 	}
 	s.revocations.add(r)
-	metrics.revocations.Set(float64(s.revocations.len()))
 	return nil
 }
 

@@ -148,9 +148,6 @@ func (a *App) unmarshalStore(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	if s.URL == "" && len(s.Addresses) == 0 {
-		return d.Err("store redis: give a URL, or a block with addresses")
-	}
 	return nil
 }
 

@@ -1154,3 +1154,28 @@ func rejectionFor(reason string) string {
 	}
 	return ReasonInvalid
 }
+
+// TestSpecDefaultsOfState pins the documented defaults of logout and of the magic_link app.
+func TestSpecDefaultsOfState(t *testing.T) {
+	m := &MagicLink{Logout: "/logout"}
+	m.setDefaults()
+	if m.LogoutRedirect != "/" {
+		t.Errorf("default logout URL = %q, want /", m.LogoutRedirect)
+	}
+	t.Setenv("XDG_DATA_HOME", "/data")
+	var a App
+	a.setDefaults()
+	for _, tt := range []struct {
+		field     string
+		got, want any
+	}{
+		{"store", a.Store.Type, "file"},
+		{"store file path", a.Store.Path, "/data/caddy/magic_link/state.db"},
+		{"key_prefix", a.KeyPrefix, "magic_link:"},
+		{"timeout", time.Duration(a.Timeout), 2 * time.Second},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("default %s = %v, want %v", tt.field, tt.got, tt.want)
+		}
+	}
+}

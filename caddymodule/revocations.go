@@ -25,9 +25,25 @@ type revoked struct {
 	at, until time.Time
 }
 
-// maps returns the map of each kind.
-func (l *revocationList) maps() map[store.Kind]*sync.Map {
-	return map[store.Kind]*sync.Map{store.KindLink: &l.links, store.KindSession: &l.sessions, store.KindSubject: &l.subjects}
+// kinds are the kinds of revocation the list holds.
+var kinds = [...]store.Kind{store.KindLink, store.KindSession, store.KindSubject}
+
+// mapOf returns the map of kind, or nil for an unknown kind.
+func (l *revocationList) mapOf(kind store.Kind) *sync.Map {
+	switch kind {
+	case store.KindLink:
+		return &l.links
+	case store.KindSession:
+		return &l.sessions
+	case store.KindSubject:
+		return &l.subjects
+	}
+	return nil
+}
+
+// count adds delta to the number of revocations held, which the revocations gauge shows.
+func (l *revocationList) count(delta int64) {
+	metrics.revocations.Set(float64(l.n.Add(delta)))
 }
 
 // empty reports whether the list holds no revocation.
@@ -73,31 +89,31 @@ func (l *revocationList) subjectRevokedBefore(sub string, t time.Time) bool {
 	return ok && !t.After(v.(*revoked).at)
 }
 
-// add records r; it reports whether the list changed.
-func (l *revocationList) add(r store.Revocation) bool {
+// add records r.
+func (l *revocationList) add(r store.Revocation) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.addLocked(r)
+	l.addLocked(r)
 }
 
-func (l *revocationList) addLocked(r store.Revocation) bool {
-	m := l.maps()[r.Kind]
+// addLocked records r. l.mu must be held.
+func (l *revocationList) addLocked(r store.Revocation) {
+	m := l.mapOf(r.Kind)
 	if m == nil {
-		return false
+		return
 	}
 	prev, loaded := m.Load(r.Value)
 	if loaded {
 		p := prev.(*revoked)
 		// A subject's latest revocation decides; a link or session revoked again only lives longer.
 		if r.Kind == store.KindSubject && !r.At.After(p.at) || r.Kind != store.KindSubject && !r.Until.After(p.until) {
-			return false
+			return
 		}
 	}
 	m.Store(r.Value, &revoked{at: r.At, until: r.Until})
 	if !loaded {
-		l.n.Add(1)
+		l.count(1)
 	}
-	return true
 }
 
 // replace makes the list hold exactly all, as after a full resync.
@@ -123,11 +139,12 @@ func (l *revocationList) sweep(now time.Time) {
 
 // deleteIf deletes the entries drop reports true for. l.mu must be held.
 func (l *revocationList) deleteIf(drop func(kind store.Kind, value string, until time.Time) bool) {
-	for kind, m := range l.maps() {
+	for _, kind := range kinds {
+		m := l.mapOf(kind)
 		m.Range(func(k, v any) bool {
 			if drop(kind, k.(string), v.(*revoked).until) {
 				m.Delete(k)
-				l.n.Add(-1)
+				l.count(-1)
 			}
 			return true
 		})
@@ -137,8 +154,8 @@ func (l *revocationList) deleteIf(drop func(kind store.Kind, value string, until
 // list returns every revocation held, for the admin API.
 func (l *revocationList) list() []store.Revocation {
 	out := make([]store.Revocation, 0, l.len())
-	for kind, m := range l.maps() {
-		m.Range(func(k, v any) bool {
+	for _, kind := range kinds {
+		l.mapOf(kind).Range(func(k, v any) bool {
 			r := v.(*revoked)
 			out = append(out, store.Revocation{Kind: kind, Value: k.(string), At: r.at, Until: r.until})
 			return true

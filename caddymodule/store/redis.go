@@ -42,6 +42,12 @@ type RedisOptions struct {
 	Timeout time.Duration
 }
 
+// Defaults of RedisOptions.
+const (
+	DefaultKeyPrefix = "magic_link:"
+	DefaultTimeout   = 2 * time.Second
+)
+
 // RedisStore is a Store in Redis, shared by every instance that uses the
 // same Redis and key prefix. It connects lazily: OpenRedis never contacts
 // Redis, each operation fails with ErrUnavailable while Redis cannot be
@@ -81,10 +87,10 @@ type batch struct {
 // make no sense; it does not contact Redis.
 func OpenRedis(opts RedisOptions) (*RedisStore, error) {
 	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Second
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.KeyPrefix == "" {
-		opts.KeyPrefix = "magic_link:"
+		opts.KeyPrefix = DefaultKeyPrefix
 	}
 	client, err := newRedisClient(opts)
 	if err != nil {
