@@ -182,9 +182,6 @@ func (a *API) Validate() error {
 	if _, err := parseAPIURL(a.URL); err != nil {
 		return fmt.Errorf("url: %w", err)
 	}
-	if a.Audience == "" {
-		return errors.New("audience: must not be empty")
-	}
 	if claimtext.HasControl(a.Audience) || claimtext.HasControl(a.Issuer) {
 		return errors.New("audience and issuer must not hold control characters or invalid UTF-8")
 	}

@@ -17,9 +17,6 @@ import (
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
-// maxUserField bounds user_id, email and name, as the token's claims are bounded.
-const maxUserField = 255
-
 // signInToken is Clerk's SignInToken object, as the API answers it.
 type signInToken struct {
 	Object    string `json:"object"`
@@ -253,8 +250,8 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 // checkUserField rejects a user_id, email or name that no link could carry: longer than 255 bytes,
 // or with a control character or invalid UTF-8.
 func checkUserField(name, v string) *rejection {
-	if len(v) > maxUserField {
-		return paramInvalid(name, "it must not be longer than "+strconv.Itoa(maxUserField)+" bytes")
+	if len(v) > claimtext.MaxLength {
+		return paramInvalid(name, "it must not be longer than "+strconv.Itoa(claimtext.MaxLength)+" bytes")
 	}
 	if claimtext.HasControl(v) {
 		return paramInvalid(name, "it must not hold control characters")

@@ -46,9 +46,6 @@ type Claims struct {
 	Once bool
 }
 
-// maxClaimLength bounds sub, jti, email and name.
-const maxClaimLength = 255
-
 // MarshalJSON encodes the claims as a JWT claims set, dates in seconds.
 func (c Claims) MarshalJSON() ([]byte, error) {
 	return c.appendJSON(nil), nil
@@ -240,8 +237,8 @@ func (c *Claims) checkShape() error {
 	for _, f := range []struct{ name, value string }{
 		{"sub", c.Subject}, {"jti", c.ID}, {"email", c.Email}, {"name", c.Name},
 	} {
-		if len(f.value) > maxClaimLength {
-			return fmt.Errorf("%s is longer than %d bytes", f.name, maxClaimLength)
+		if len(f.value) > claimtext.MaxLength {
+			return fmt.Errorf("%s is longer than %d bytes", f.name, claimtext.MaxLength)
 		}
 		if claimtext.HasControl(f.value) {
 			return fmt.Errorf("%s contains a control character or invalid UTF-8", f.name)

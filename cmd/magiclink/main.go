@@ -21,7 +21,7 @@ Usage:
   magiclink sign --key FILE --csv FILE [--aud AUD] [--iss ISS] [--ttl 24h] [--url URL]
                  [--param token] [--path PREFIX] [--once]
   magiclink verify --keys FILE [--keys FILE]... --aud AUD [--iss ISS] [--leeway 30s]
-                   [--max-link-age 720h] TOKEN|URL|-
+                   [--max-link-age 720h] [--param token] TOKEN|URL|-
   magiclink revoke [--admin ADDR] (--jti ID | --sub ID)
   magiclink demo [--listen 127.0.0.1:8080]
 

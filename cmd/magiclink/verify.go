@@ -13,7 +13,7 @@ import (
 )
 
 const verifySynopsis = `magiclink verify --keys FILE [--keys FILE]... --aud AUD [--iss ISS] [--leeway 30s]
-                   [--max-link-age 720h] TOKEN|URL|-
+                   [--max-link-age 720h] [--param token] TOKEN|URL|-
 
 Checks a link token, or the token in a link's query, with the gateway's rules
 and prints its header and claims as JSON. "-" reads the token or link from

@@ -4,6 +4,9 @@ package claimtext
 
 import "unicode/utf8"
 
+// MaxLength is the length in bytes of the longest sub, jti, email or name.
+const MaxLength = 255
+
 // HasControl reports whether s holds a C0 or C1 control character, DEL or invalid UTF-8, which no
 // claim may hold.
 func HasControl(s string) bool {
