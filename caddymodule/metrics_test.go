@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/magiclink-dev/magiclink/token"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // scrape returns the value of every caddy_magic_link_ series on the admin endpoint's /metrics,
@@ -89,5 +92,29 @@ func TestIntegrationMetrics(t *testing.T) {
 	}
 	if _, ok := after["caddy_magic_link_revocations"]; !ok {
 		t.Error("caddy_magic_link_revocations is not exported")
+	}
+}
+
+// TestStoreMetrics checks that a store operation is timed and, when it fails, counted by its op.
+func TestStoreMetrics(t *testing.T) {
+	value := func(c prometheus.Metric) *dto.Metric {
+		t.Helper()
+		var m dto.Metric
+		if err := c.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	for _, op := range storeOps {
+		errorsBefore := value(metrics.storeError[op]).GetCounter().GetValue()
+		timedBefore := value(metrics.storeTime[op].(prometheus.Metric)).GetHistogram().GetSampleCount()
+		observeStore(op, time.Now(), nil)
+		observeStore(op, time.Now(), errors.New("unreachable"))
+		if got := value(metrics.storeError[op]).GetCounter().GetValue() - errorsBefore; got != 1 {
+			t.Errorf("caddy_magic_link_store_errors_total{op=%q} went up by %v, want 1", op, got)
+		}
+		if got := value(metrics.storeTime[op].(prometheus.Metric)).GetHistogram().GetSampleCount() - timedBefore; got != 2 {
+			t.Errorf("caddy_magic_link_store_operation_seconds{op=%q} counted %d operations, want 2", op, got)
+		}
 	}
 }
