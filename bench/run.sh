@@ -130,22 +130,23 @@ echo "built caddy, magiclink and bench/propagation; key id $kid; $(redis-server 
 # Link tokens for scenario 3: DURATION*TOKEN_RATE fresh ones per round.
 per_round=$((DURATION * TOKEN_RATE))
 gen_rows $((per_round * ROUNDS)) "$WORK/rows-tokens.csv"
-"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-tokens.csv" --aud "$AUD" >"$WORK/tokens.csv"
-awk -F, -v n="$per_round" -v dir="$WORK" 'NR > 1 { print $4 > (dir "/tokens-" (int((NR - 2) / n) + 1) ".txt") }' "$WORK/tokens.csv"
-for ((r = 1; r <= ROUNDS; r++)); do
-	got=$(wc -l <"$WORK/tokens-$r.txt")
-	((got == per_round)) || die "tokens-$r.txt has $got link tokens, want $per_round"
-done
+# sign_rounds NAME signs rows-tokens.csv into NAME.csv and splits its tokens into NAME-1.txt …
+# NAME-ROUNDS.txt, per_round each.
+sign_rounds() {
+	local r got
+	"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-tokens.csv" --aud "$AUD" >"$WORK/$1.csv"
+	awk -F, -v n="$per_round" -v base="$WORK/$1" 'NR > 1 { print $4 > (base "-" (int((NR - 2) / n) + 1) ".txt") }' "$WORK/$1.csv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		got=$(wc -l <"$WORK/$1-$r.txt")
+		((got == per_round)) || die "$1-$r.txt has $got link tokens, want $per_round"
+	done
+}
+sign_rounds tokens
 echo "signed $((per_round * ROUNDS)) link tokens for scenario 3 ($per_round per round)"
 
 # Link tokens for scenario 5, a set of their own: its site treats every link as one-time, so a
 # token can be redeemed there only once. Then the links whose revocation is timed.
-"$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-tokens.csv" --aud "$AUD" >"$WORK/tokens-once.csv"
-awk -F, -v n="$per_round" -v dir="$WORK" 'NR > 1 { print $4 > (dir "/tokens-once-" (int((NR - 2) / n) + 1) ".txt") }' "$WORK/tokens-once.csv"
-for ((r = 1; r <= ROUNDS; r++)); do
-	got=$(wc -l <"$WORK/tokens-once-$r.txt")
-	((got == per_round)) || die "tokens-once-$r.txt has $got link tokens, want $per_round"
-done
+sign_rounds tokens-once
 gen_rows "$REVOCATIONS" "$WORK/rows-revoke.csv"
 "$ML" sign --key "$WORK/key.private.jwk" --csv "$WORK/rows-revoke.csv" --aud "$AUD" | awk -F, 'NR > 1 { print $4 }' >"$WORK/tokens-revoke.txt"
 echo "signed $((per_round * ROUNDS)) link tokens for scenario 5 and $REVOCATIONS for the revocations"
