@@ -117,7 +117,7 @@ func (s *FileStore) Consume(ctx context.Context, linkID string, until time.Time)
 	key := []byte(linkID)
 	var first bool
 	err := s.w.update(func(tx *bolt.Tx) error {
-		if _, ok := get(tx, tagUsed, key, now); ok {
+		if _, _, ok := get(tx, tagUsed, key, now); ok {
 			first = false
 			return nil
 		}
@@ -138,7 +138,7 @@ func (s *FileStore) UsedAt(ctx context.Context, linkID string) (time.Time, bool,
 	var at time.Time
 	var used bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v, ok := get(tx, tagUsed, []byte(linkID), ms(time.Now()))
+		v, _, ok := get(tx, tagUsed, []byte(linkID), ms(time.Now()))
 		if ok && len(v) == 8 {
 			at, used = fromMS(int64(binary.BigEndian.Uint64(v))), true
 		}
@@ -366,15 +366,15 @@ func put(tx *bolt.Tx, tag byte, key []byte, until int64, payload []byte) error {
 	return idx.Put(indexKey(until, tag, key), nil)
 }
 
-// get returns the payload under key in the bucket of tag, and false when it
+// get returns the payload under key in the bucket of tag and its expiry, and false when it
 // is absent or expired by now (Unix milliseconds). The payload is valid only
 // during tx.
-func get(tx *bolt.Tx, tag byte, key []byte, now int64) ([]byte, bool) {
+func get(tx *bolt.Tx, tag byte, key []byte, now int64) (payload []byte, until int64, ok bool) {
 	v := tx.Bucket(bucketNames[tag]).Get(key)
 	if v == nil || expiry(v) <= now {
-		return nil, false
+		return nil, 0, false
 	}
-	return v[8:], true
+	return v[8:], expiry(v), true
 }
 
 // expiry reads the expiry at the start of a record's value.
@@ -426,7 +426,7 @@ func putLink(tx *bolt.Tx, l Link) error {
 
 func getLink(tx *bolt.Tx, id string, now int64) (Link, error) {
 	key := []byte(id)
-	payload, ok := get(tx, tagLinks, key, now)
+	payload, until, ok := get(tx, tagLinks, key, now)
 	if !ok {
 		return Link{}, ErrNotFound
 	}
@@ -440,7 +440,7 @@ func getLink(tx *bolt.Tx, id string, now int64) (Link, error) {
 		Status:    f.Status,
 		CreatedAt: fromMS(f.CreatedAt),
 		UpdatedAt: fromMS(f.UpdatedAt),
-		ExpiresAt: fromMS(expiry(tx.Bucket(bucketNames[tagLinks]).Get(key))),
+		ExpiresAt: fromMS(until),
 	}, nil
 }
 
