@@ -77,9 +77,13 @@ var _ Store = (*RedisStore)(nil)
 const maxBatch = 64
 
 // A batch is the commands of one caller: queue adds them to a pipeline, done is closed once the
-// pipeline has run (their results are then in the commands queue made).
+// pipeline has run (their results are then in the commands queue made), or once the batcher has
+// dropped the batch because its caller had given up (ctx ended) before it was sent: then sent is
+// false.
 type batch struct {
+	ctx   context.Context
 	queue func(ctx context.Context, p redis.Pipeliner)
+	sent  bool
 	done  chan struct{}
 }
 
@@ -107,27 +111,30 @@ func OpenRedis(opts RedisOptions) (*RedisStore, error) {
 // pipelined runs the commands queue adds in the batcher's next pipeline, together with those of
 // concurrent callers: under load, many one-time redemptions cost one write to Redis and one read
 // instead of one each (on loopback, the system calls are most of a command's cost). A lone caller
-// is sent at once. It returns when the pipeline has run, or with ctx's error or ErrUnavailable
-// when the store is closed; the commands may still run after ctx ends, as a command whose reply
-// was lost does.
-func (s *RedisStore) pipelined(ctx context.Context, queue func(ctx context.Context, p redis.Pipeliner)) error {
-	b := &batch{queue: queue, done: make(chan struct{})}
+// is sent at once. It returns the batch when the pipeline has run, or with ctx's error or
+// ErrUnavailable when the store is closed. When ctx ends first, the commands are dropped if they
+// were not sent yet; if they were, they may still run, as a command whose reply was lost does:
+// the batch's done tells when that is settled.
+func (s *RedisStore) pipelined(ctx context.Context, queue func(ctx context.Context, p redis.Pipeliner)) (*batch, error) {
+	b := &batch{ctx: ctx, queue: queue, done: make(chan struct{})}
 	select {
 	case s.batches <- b:
 	case <-s.quit:
-		return fmt.Errorf("%w: closed", ErrUnavailable)
+		return nil, fmt.Errorf("%w: closed", ErrUnavailable)
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case <-b.done:
-		return nil
+		return b, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return b, ctx.Err()
 	}
 }
 
-// batcher sends the waiting batches as pipelines, one at a time, until Close.
+// batcher sends the waiting batches as pipelines, one at a time, until Close. A batch whose
+// caller has given up while it waited (during an outage, the pipeline before it can take the
+// whole timeout) is dropped, not sent: its caller has answered that nothing happened.
 func (s *RedisStore) batcher() {
 	defer close(s.stopped)
 	pending := make([]*batch, 0, maxBatch)
@@ -150,9 +157,14 @@ func (s *RedisStore) batcher() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		p := s.client.Pipeline()
 		for _, b := range pending {
-			b.queue(ctx, p)
+			if b.ctx.Err() == nil {
+				b.queue(ctx, p)
+				b.sent = true
+			}
 		}
-		_, _ = p.Exec(ctx) // each caller reads the outcome of its own commands
+		if p.Len() > 0 {
+			_, _ = p.Exec(ctx) // each caller reads the outcome of its own commands
+		}
 		cancel()
 		for _, b := range pending {
 			close(b.done)
@@ -203,11 +215,12 @@ func newRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 }
 
 // Consume implements Store with one SET key value NX EXAT until (PXAT when
-// until has milliseconds). The value
-// is random per call, so when the SET finds the key taken a GET tells a
-// first use whose reply was lost and retried by go-redis (the value is ours)
-// from a second use.
-func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time) (bool, error) {
+// until has milliseconds). The value is random per call, so when the SET
+// finds the key taken a GET tells a first use whose reply was lost and
+// retried by go-redis (the value is ours) from a second use; and when the
+// call fails after its SET was sent (a timeout, a lost reply), the record is
+// deleted if it holds that value, once the SET has run.
+func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time) (first bool, err error) {
 	if err := checkUntil(until); err != nil {
 		return false, err
 	}
@@ -218,9 +231,19 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 	// SET that did happen can tell its own record from another caller's.
 	value := strconv.FormatInt(ms(time.Now()), 10) + ":" + rand.Text()
 	var set *redis.StatusCmd
-	err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
+	b, err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
 		set = p.SetArgs(ctx, key, value, redis.SetArgs{Mode: "NX", ExpireAt: until.Truncate(time.Millisecond)})
 	})
+	if b != nil {
+		defer func() {
+			if err != nil {
+				// The caller answers that the link was not used: if the SET was sent,
+				// take back whatever it recorded once it has run, so that a retry of the
+				// link works.
+				go s.undoConsume(b, key, value)
+			}
+		}()
+	}
 	if err == nil {
 		err = set.Err()
 	}
@@ -240,6 +263,31 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 	}
 	return held == value, nil
 }
+
+// undoConsume deletes the use record key holds if it is value, once the batch that may have
+// written it has run. It gives up with the store's timeout, or when the store closes: the link
+// then stays used, which opens no session.
+func (s *RedisStore) undoConsume(b *batch, key, value string) {
+	select {
+	case <-b.done:
+	case <-s.quit:
+		return
+	}
+	if !b.sent {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	_ = undoConsumeScript.Eval(ctx, s.client, []string{key}, value).Err() // EVAL, not EVALSHA: it runs even when its reply is late
+}
+
+// undoConsumeScript deletes KEYS[1] when it holds ARGV[1].
+var undoConsumeScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
 
 // UsedAt implements Store.
 func (s *RedisStore) UsedAt(ctx context.Context, linkID string) (time.Time, bool, error) {
@@ -417,7 +465,7 @@ func (s *RedisStore) PutLink(ctx context.Context, l Link) error {
 	defer cancel()
 	key := s.prefix + "link:" + l.ID
 	var put *redis.Cmd
-	err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
+	_, err := s.pipelined(octx, func(ctx context.Context, p redis.Pipeliner) {
 		put = putLinkScript.Eval(ctx, p, []string{key}, l.UserID, string(l.Status), ms(l.CreatedAt), ms(l.UpdatedAt),
 			ms(l.ExpiresAt))
 	})

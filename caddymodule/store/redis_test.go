@@ -251,6 +251,91 @@ func TestRedisConsumeRetryAfterLostReply(t *testing.T) {
 	}
 }
 
+// A Consume that fails after its SET reached Redis (the reply came too late) takes the use back,
+// so that the link, which the caller was told nothing about, still works.
+func TestRedisConsumeTakenBackAfterTimeout(t *testing.T) {
+	srv := startRedis(t)
+	slow, err := OpenRedis(RedisOptions{Addresses: []string{newReplyDelayer(t, srv.Addr, "used:late-reply", 300*time.Millisecond)}, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	direct := openTestRedis(t, srv.Addr)
+	until := time.Now().Add(time.Hour)
+
+	if first, err := slow.Consume(context.Background(), "late-reply", until); !errors.Is(err, ErrUnavailable) || first {
+		t.Fatalf("Consume whose reply comes after the timeout = %v, %v; want false, ErrUnavailable", first, err)
+	}
+	if _, used := waitUnused(t, direct, "late-reply", 5*time.Second); used {
+		t.Fatal("the use recorded by a Consume that failed is still there 5s later; want it taken back")
+	}
+	if first, err := direct.Consume(context.Background(), "late-reply", until); err != nil || !first {
+		t.Fatalf("Consume after the failed one = %v, %v; want true", first, err)
+	}
+}
+
+// Consumes whose callers give up while Redis is down are not sent when it returns: the batcher
+// drops them instead of recording uses nobody was told about.
+func TestRedisConsumeDroppedAfterOutage(t *testing.T) {
+	srv := startRedis(t)
+	s, err := OpenRedis(RedisOptions{Addresses: []string{srv.Addr}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	until := time.Now().Add(time.Hour)
+	if first, err := s.Consume(context.Background(), "warm-up", until); err != nil || !first {
+		t.Fatalf("Consume = %v, %v", first, err)
+	}
+
+	srv.Kill()
+	links := []string{"down-1", "down-2", "down-3", "down-4"}
+	var wg sync.WaitGroup
+	for _, id := range links {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			if first, err := s.Consume(ctx, id, until); err == nil || first {
+				t.Errorf("Consume(%s) with Redis down = %v, %v; want an error", id, first, err)
+			}
+		})
+	}
+	wg.Wait()
+	srv.Restart()
+
+	// A pipeline the batcher had started when Redis returned runs within the store's timeout,
+	// and the uses it recorded are then taken back.
+	time.Sleep(3 * time.Second)
+	direct := openTestRedis(t, srv.Addr)
+	for _, id := range links {
+		if _, used, err := direct.UsedAt(context.Background(), id); err != nil || used {
+			t.Errorf("%s: used = %v (%v) after Redis returned, though its Consume failed while it was down", id, used, err)
+		}
+	}
+	for _, id := range links {
+		if first, err := s.Consume(context.Background(), id, until); err != nil || !first {
+			t.Errorf("Consume(%s) after Redis returned = %v, %v; want true", id, first, err)
+		}
+	}
+}
+
+// waitUnused polls UsedAt until the link is not used or timeout passes, and returns how long it
+// waited and whether the link is still used.
+func waitUnused(t *testing.T, s Store, id string, timeout time.Duration) (time.Duration, bool) {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, used, err := s.UsedAt(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !used || time.Since(start) > timeout {
+			return time.Since(start), used
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // propagation revokes n times through from and returns how long each
 // revocation took to reach the subscription of to, sorted.
 func propagation(t *testing.T, from, to Store, n int) []time.Duration {

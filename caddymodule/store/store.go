@@ -42,8 +42,11 @@ type Store interface {
 	// among all the processes sharing the store, until the record expires at
 	// until (the link's expiry plus leeway). first is never true unless the
 	// use is recorded, and a retry inside the store never turns a first use
-	// into a repeated one. until must be in the future. On error nothing is
-	// known: the caller must not open a session.
+	// into a repeated one. until must be in the future. On error the caller
+	// must not open a session; the store then takes back whatever use this
+	// call may have recorded, as soon as it can, so that a retry of the link
+	// works (a store that cannot reach its backend for that either leaves the
+	// link used).
 	Consume(ctx context.Context, linkID string, until time.Time) (first bool, err error)
 
 	// UsedAt reports when the link linkID was consumed, and false when it has
