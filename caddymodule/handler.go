@@ -384,8 +384,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	}
 
 	if r.Method == http.MethodHead {
-		m.stripToken(r)
-		return m.serveWithoutToken(w, r, u, repl, next)
+		return m.serveWithoutToken(w, r, u, repl, m.stripToken(r, next))
 	}
 	if confirm && (r.Method == http.MethodGet || !sameOrigin(r)) {
 		m.logger.Info("link awaiting confirmation", zap.String("jti", claims.ID), zap.String("sub", claims.Subject),
@@ -405,8 +404,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 			if redirect {
 				return m.redirectAfterRedeem(w, u, "")
 			}
-			m.stripToken(r)
-			return m.serveWithoutToken(w, r, u, repl, next)
+			return m.serveWithoutToken(w, r, u, repl, m.stripToken(r, next))
 		}
 		if reason := m.consume(r, claims); reason != "" {
 			countLinkRejected(reason)
@@ -445,7 +443,7 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 	if redirect {
 		return m.redirectAfterRedeem(w, u, cookie)
 	}
-	m.stripToken(r)
+	next = m.stripToken(r, next)
 	m.setIdentity(r, repl, newIdentity(s))
 	m.stripSessionCookie(r)
 	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: cookie}, r)
@@ -565,10 +563,49 @@ func sameOrigin(r *http.Request) bool {
 	return len(o) == len(scheme)+len(r.Host) && strings.EqualFold(o[:len(scheme)], scheme) && strings.EqualFold(o[len(scheme):], r.Host)
 }
 
-// stripToken removes the link token parameter from the request's URL.
-func (m *MagicLink) stripToken(r *http.Request) {
+// stripToken removes the link token parameter from the request's URL, and from the URL Caddy
+// keeps of the request as it arrived, which it puts back before it runs the error routes (so
+// that {http.request.uri} in handle_errors has no token either). It returns next wrapped so that
+// a 5xx failure of the handlers after the gateway, on a site without error routes, is answered
+// and logged here: Caddy would log it at ERROR level with the request as it arrived, token
+// included.
+func (m *MagicLink) stripToken(r *http.Request, next caddyhttp.Handler) caddyhttp.Handler {
 	r.URL.RawQuery = queryparam.Remove(r.URL.RawQuery, m.Param)
 	r.RequestURI = r.URL.RequestURI()
+	m.stripArrivedToken(r)
+	if hasErrorRoutes(r) {
+		return next // Caddy logs a handled error at DEBUG level only
+	}
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		err := next.ServeHTTP(w, r)
+		if err == nil {
+			return nil
+		}
+		status := http.StatusInternalServerError
+		if he := (caddyhttp.HandlerError{}); errors.As(err, &he) && he.StatusCode != 0 {
+			status = he.StatusCode
+		}
+		if status < 500 {
+			return err // logged at DEBUG level only
+		}
+		m.logger.Error("request failed after its link token was removed", zap.Int("status", status), zap.Error(err))
+		w.WriteHeader(status)
+		return nil
+	})
+}
+
+// stripArrivedToken removes the link token parameter from the URL Caddy keeps of the request as
+// it arrived.
+func (m *MagicLink) stripArrivedToken(r *http.Request) {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		orig.URL.RawQuery = queryparam.Remove(orig.URL.RawQuery, m.Param)
+	}
+}
+
+// hasErrorRoutes reports whether the request's site has error routes (handle_errors).
+func hasErrorRoutes(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && srv.Errors != nil && len(srv.Errors.Routes) > 0
 }
 
 // setIdentity passes the identity to the next handlers.
@@ -613,8 +650,8 @@ func publicReason(err error) string {
 func (m *MagicLink) reject(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, reason string) error {
 	repl.Set(errorPlaceholder, reason)
 	w.Header().Set("Cache-Control", "no-store")
-	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok &&
-		srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+	if hasErrorRoutes(r) {
+		m.stripArrivedToken(r)
 		return caddyhttp.Error(rejectionStatus(reason), rejectionErrors[reason])
 	}
 	return writeRejectionPage(w, reason)

@@ -441,13 +441,13 @@ func TestIntegrationIdentityTrailersRemoved(t *testing.T) {
 }
 
 // TestIntegrationErrorRoutesStripToken checks the configuration the README gives for error pages
-// rendered by the app: Caddy runs handle_errors on the original request, token included, so the
-// route removes the parameter before proxying.
+// rendered by the app: Caddy runs handle_errors on the URL the request arrived with, from which
+// the gateway removed the token, so the app sees the request without it.
 func TestIntegrationErrorRoutesStripToken(t *testing.T) {
 	keys := newGWKeys(t)
 	upstream := newUpstream(t)
 	block := gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n") +
-		"\thandle_errors {\n\t\turi query -token\n\t\treverse_proxy " + upstream + "\n\t}\n"
+		"\thandle_errors {\n\t\treverse_proxy " + upstream + "\n\t}\n"
 	gw := site{port: freePort(), block: block}
 	startCaddy(t, t.TempDir(), gw)
 
