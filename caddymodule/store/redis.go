@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -240,7 +241,7 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 				// The caller answers that the link was not used: if the SET was sent,
 				// take back whatever it recorded once it has run, so that a retry of the
 				// link works.
-				go s.undoConsume(b, key, value)
+				go s.undoConsume(b, func() error { return set.Err() }, key, value, until)
 			}
 		}()
 	}
@@ -264,21 +265,42 @@ func (s *RedisStore) Consume(ctx context.Context, linkID string, until time.Time
 	return held == value, nil
 }
 
-// undoConsume deletes the use record key holds if it is value, once the batch that may have
-// written it has run. It gives up with the store's timeout, or when the store closes: the link
-// then stays used, which opens no session.
-func (s *RedisStore) undoConsume(b *batch, key, value string) {
+// undoFor bounds how long undoConsume keeps trying while Redis is unreachable.
+const undoFor = time.Minute
+
+// undoConsume deletes the use record key holds if it is value, once the batch b that sent the
+// SET has run (setErr then returns the SET's error): at once, or as soon as Redis answers again (for at most undoFor, and not past until, when
+// the record expires anyway). Nothing is done for a SET that was never sent: dropped by the
+// batcher, or failed to dial. The link stays used if Redis does not come back in time, or the
+// store closes; that opens no session.
+func (s *RedisStore) undoConsume(b *batch, setErr func() error, key, value string, until time.Time) {
 	select {
 	case <-b.done:
 	case <-s.quit:
 		return
 	}
-	if !b.sent {
+	var op *net.OpError
+	if !b.sent || errors.As(setErr(), &op) && op.Op == "dial" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	_ = undoConsumeScript.Eval(ctx, s.client, []string{key}, value).Err() // EVAL, not EVALSHA: it runs even when its reply is late
+	deadline := time.Now().Add(undoFor)
+	if until.Before(deadline) {
+		deadline = until
+	}
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		// EVAL, not EVALSHA: it runs even when its reply is late.
+		err := undoConsumeScript.Eval(ctx, s.client, []string{key}, value).Err()
+		cancel()
+		if err == nil || !errors.Is(s.fail(context.Background(), err), ErrUnavailable) || time.Now().Add(pause).After(deadline) {
+			return
+		}
+		select {
+		case <-time.After(pause):
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 // undoConsumeScript deletes KEYS[1] when it holds ARGV[1].

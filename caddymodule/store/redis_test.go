@@ -274,6 +274,39 @@ func TestRedisConsumeTakenBackAfterTimeout(t *testing.T) {
 	}
 }
 
+// A Consume whose SET Redis ran and persisted, but which died before answering, is taken back
+// once Redis returns: the undo keeps trying while Redis is gone.
+func TestRedisConsumeTakenBackAfterCrash(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	s, err := OpenRedis(RedisOptions{Addresses: []string{newReplyDelayer(t, srv.Addr, "used:crash", 5*time.Second)}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	failed := make(chan error, 1)
+	go func() {
+		_, err := s.Consume(context.Background(), "crash", time.Now().Add(time.Hour))
+		failed <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the SET has run; its reply waits in the proxy
+	srv.Kill()
+	if err := <-failed; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Consume whose Redis died before answering: %v; want ErrUnavailable", err)
+	}
+	time.Sleep(time.Second)
+	srv.Restart()
+
+	direct := openTestRedis(t, srv.Addr)
+	if waited, used := waitUnused(t, direct, "crash", 10*time.Second); used {
+		t.Fatal("the use recorded before Redis died is still there 10s after it returned; want it taken back")
+	} else {
+		t.Logf("taken back %s after Redis returned", waited)
+	}
+	if first, err := direct.Consume(context.Background(), "crash", time.Now().Add(time.Hour)); err != nil || !first {
+		t.Fatalf("Consume after the undo = %v, %v; want true", first, err)
+	}
+}
+
 // Consumes whose callers give up while Redis is down are not sent when it returns: the batcher
 // drops them instead of recording uses nobody was told about.
 func TestRedisConsumeDroppedAfterOutage(t *testing.T) {

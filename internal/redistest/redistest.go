@@ -59,6 +59,14 @@ func Start(t testing.TB) *Server {
 	return start(t, "")
 }
 
+// StartDurable starts a standalone redis-server that writes every command to its append-only
+// file before it answers (appendfsync always), so that what it acknowledged, and what it ran
+// without getting to answer, survives Kill and is there again after Restart.
+func StartDurable(t testing.TB) *Server {
+	t.Helper()
+	return start(t, "", "--appendonly", "yes", "--appendfsync", "always")
+}
+
 // StartSentinel starts a Redis Sentinel that monitors master under name
 // (quorum 1) and waits until it answers.
 func StartSentinel(t testing.TB, master *Server, name string) *Server {
