@@ -20,11 +20,9 @@ GOBENCH=${GOBENCH:-Verify|Reject|Redeem|Garbage|Malformed|Oversize|Session|Cooki
 
 AUD=https://bench.example
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
-step() { printf '\n== %s\n' "$*"; }
+PROG=bench
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in DURATION CONNS THREADS ROUNDS ROWS TOKEN_RATE BASE_PORT BENCH_COUNT PAIRS REVOCATIONS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number, got '${!v}'"
@@ -67,33 +65,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'echo "bench: command failed at run.sh line $LINENO: $BASH_COMMAND" >&2' ERR
-
-as_root() {
-	if [[ $(id -u) == 0 ]]; then
-		"$@"
-	elif command -v sudo >/dev/null; then
-		sudo "$@"
-	else
-		die "need root to run: $* (install it yourself, or run as root)"
-	fi
-}
-apt_updated=
-# install PACKAGE installs a Debian package with apt-get.
-install() {
-	command -v apt-get >/dev/null || die "apt-get is not available: install the $1 package yourself"
-	echo "installing $1"
-	if [[ -z $apt_updated ]]; then
-		as_root apt-get update -qq
-		apt_updated=1
-	fi
-	as_root apt-get install -y -qq "$1" >/dev/null
-}
-# need COMMAND PACKAGE installs PACKAGE when COMMAND is missing.
-need() {
-	command -v "$1" >/dev/null && return
-	install "$2"
-	command -v "$1" >/dev/null || die "installing $2 did not provide $1"
-}
 
 # gen_rows N FILE writes a CSV of N users: sub,email,name.
 gen_rows() {

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// cookieName is the session cookie's name on the scenarios' sites (insecure_cookie).
+const cookieName = "magic_link"
+
+// siteBlock is a site of the scenarios: magic_link in front of the upstream, with the extra
+// magic_link subdirectives given and more directives after reverse_proxy, its access log in
+// WORK/NAME-access.log with the token deleted, as Caddyfile.example does.
+func (e *env) siteBlock(name string, port int, upstream, extra, more string) string {
+	return fmt.Sprintf(`http://127.0.0.1:%d {
+	bind 127.0.0.1
+	log {
+		output file %s/%s-access.log
+		format filter {
+			request>uri query {
+				delete token
+			}
+		}
+	}
+	magic_link {
+		keys %s
+		audience %s
+		insecure_cookie
+		session_secret %s
+%s	}
+	reverse_proxy %s
+%s}
+`, port, e.work, name, e.keys, audience, e.secret, extra, upstream, more)
+}
+
+// globals is a Caddyfile's global options block: admin on the given address (or "off"), the
+// storage in the work directory, and more options as given.
+func (e *env) globals(name, admin, more string) string {
+	return fmt.Sprintf(`{
+	admin %s
+	auto_https off
+	persist_config off
+	storage file_system %s/%s-storage
+%s}
+`, admin, e.work, name, more)
+}
+
+// newClient returns an HTTP client that keeps up to conns connections, does not follow
+// redirects and gives up on a request after timeout.
+func newClient(conns int, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			MaxIdleConns: conns, MaxIdleConnsPerHost: conns, DisableCompression: true,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// outcome is what one request got.
+type outcome struct {
+	status  int
+	session string // the value of a session cookie it set, if any
+	cleared bool   // it cleared the session cookie
+	body    string // the first 4 KiB of the body
+	err     error
+	took    time.Duration
+}
+
+// get sends a GET with the session cookie (when not empty) and the extra headers (name, value,
+// …) and returns what it got.
+func get(c *http.Client, url, cookie string, header ...string) outcome {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookieName+"="+cookie)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	start := time.Now()
+	res, err := c.Do(req)
+	if err != nil {
+		return outcome{err: err, took: time.Since(start)}
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 4096))
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	o := outcome{status: res.StatusCode, body: string(body), err: err, took: time.Since(start)}
+	for _, ck := range res.Cookies() {
+		if ck.Name != cookieName {
+			continue
+		}
+		if ck.Value == "" || ck.MaxAge < 0 {
+			o.cleared = true
+		} else {
+			o.session = ck.Value
+		}
+	}
+	return o
+}
+
+// latencies collects request durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d ...time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d...)
+	l.mu.Unlock()
+}
+
+// quantile returns the nearest-rank q-quantile, or 0 without samples.
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	slices.Sort(l.d)
+	i := int(math.Ceil(q*float64(len(l.d)))) - 1
+	return l.d[max(i, 0)]
+}
+
+// counts counts outcomes by a label, from many goroutines, and keeps one example of each.
+type counts struct {
+	mu       sync.Mutex
+	n        map[string]int
+	examples map[string]string
+}
+
+func (c *counts) add(label, example string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n, c.examples = map[string]int{}, map[string]string{}
+	}
+	c.n[label]++
+	if _, ok := c.examples[label]; !ok {
+		c.examples[label] = example
+	}
+}
+
+func (c *counts) get(label string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[label]
+}
+
+// String lists the counts by label, in order of the labels.
+func (c *counts) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	labels := make([]string, 0, len(c.n))
+	for l := range c.n {
+		labels = append(labels, l)
+	}
+	slices.Sort(labels)
+	parts := make([]string, len(labels))
+	for i, l := range labels {
+		parts[i] = fmt.Sprintf("%s %d", l, c.n[l])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// unexpected returns the labels counted that are not in want, each with its example.
+func (c *counts) unexpected(want ...string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for l, n := range c.n {
+		if !slices.Contains(want, l) {
+			out = append(out, fmt.Sprintf("%d × %s (e.g. %s)", n, l, c.examples[l]))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// label names an outcome for counting: the status, or the error.
+func (o outcome) label() string {
+	if o.err != nil {
+		return "error"
+	}
+	return fmt.Sprint(o.status)
+}
+
+// example describes an outcome for a failure message, without any token or cookie value.
+func (o outcome) example() string {
+	if o.err != nil {
+		return o.err.Error()
+	}
+	return fmt.Sprintf("status %d, body %.80q", o.status, o.body)
+}
+
+// prepare starts the scenario's upstream and picks n free loopback ports; it fails the report
+// and returns false when it cannot.
+func (e *env) prepare(r *report, n int) (*upstream, []int, bool) {
+	up, err := startUpstream("127.0.0.1:0")
+	if err != nil {
+		r.fail("upstream: %v", err)
+		return nil, nil, false
+	}
+	e.running = append(e.running, up)
+	ports, err := freePorts(n)
+	if err != nil {
+		r.fail("ports: %v", err)
+		return nil, nil, false
+	}
+	return up, ports, true
+}
+
+// upstream is the app behind the gateway. It answers with the Remote-User it was given, and
+// counts the requests that reached it without an identity the gateway set: no Remote-User, one
+// that no link of the scenarios carries, a token parameter left in the URL, or the session
+// cookie passed on.
+type upstream struct {
+	addr       string
+	srv        *http.Server
+	delay      atomic.Int64 // nanoseconds to wait before answering
+	requests   atomic.Int64
+	violations atomic.Int64
+	example    atomic.Value // one violating request, described
+}
+
+const userPrefix = "load-"
+
+// startUpstream starts an upstream on addr (host:port; port 0 for any free one).
+func startUpstream(addr string) (*upstream, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	u := &upstream{addr: ln.Addr().String()}
+	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = u.srv.Serve(ln) }()
+	return u, nil
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.requests.Add(1)
+	user := r.Header.Get("Remote-User")
+	switch {
+	case !strings.HasPrefix(user, userPrefix):
+		u.violate(fmt.Sprintf("Remote-User %.40q", user))
+	case r.URL.Query().Has("token"):
+		u.violate("a token parameter in " + r.URL.Path)
+	case strings.Contains(r.Header.Get("Cookie"), cookieName+"="):
+		u.violate("the session cookie passed on")
+	}
+	if d := time.Duration(u.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	_, _ = io.WriteString(w, user)
+}
+
+func (u *upstream) violate(what string) {
+	u.violations.Add(1)
+	u.example.CompareAndSwap(nil, what)
+}
+
+// stop closes the upstream's listener and connections: it is down.
+func (u *upstream) stop() { _ = u.srv.Close() }
+
+// checkUpstream fails the report if a request reached the upstream without a valid session.
+func checkUpstream(r *report, u *upstream) {
+	if n := u.violations.Load(); n > 0 {
+		r.fail("%d requests reached the upstream without a valid session (e.g. %v)", n, u.example.Load())
+	}
+}
