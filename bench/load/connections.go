@@ -15,41 +15,108 @@ import (
 // connections holds e.conns keep-alive connections open to a gateway in front of the upstream
 // and sends requests on each for e.hold, pausing about e.think between two: nine in ten
 // connections carry a valid session cookie (200 from the upstream, with their user), one in ten
-// a forged cookie and a forged Remote-User (401, and nothing reaches the upstream). It reports
-// req/s, latencies and Caddy's peak RSS.
+// a forged cookie and a forged Remote-User (401, and nothing reaches the upstream). Then it does
+// the same to a Caddy with reverse_proxy alone, which passes every request on: the gateway's
+// peak RSS must stay within 1.25 × that one's (+32 MiB). It reports req/s, latencies and Caddy's
+// RSS for both.
 func connections(e *env, r *report) {
-	up, ports, ok := e.prepare(r, 1)
+	up, ports, ok := e.prepare(r, 2)
 	if !ok {
 		return
 	}
-	port := ports[0]
-	caddy, err := e.startCaddy("connections", e.globals("connections", "off", "")+e.siteBlock("connections", port, up.addr, "", ""), port)
+	gwPort, barePort := ports[0], ports[1]
+	gw, err := e.startCaddy("connections", e.globals("connections", "off", "")+e.block(site{name: "connections", port: gwPort, upstream: up.addr}), gwPort)
 	if err != nil {
 		r.fail("%v", err)
 		return
 	}
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-
 	const users = 100
 	client := newClient(4, 10*time.Second)
 	cookies := make([]string, users)
 	for i := range cookies {
 		tok, _ := e.link(fmt.Sprintf("%sconn-%d", userPrefix, i), false)
-		o := get(client, site+"/?token="+tok, "")
+		o := get(client, fmt.Sprintf("http://127.0.0.1:%d/?token=%s", gwPort, tok), "")
 		if o.status != http.StatusSeeOther || o.session == "" {
 			r.fail("redeeming a link for the sessions: %s, want 303 with a session", o.example())
 			return
 		}
 		cookies[i] = o.session
 	}
-	_, base, _ := caddy.memory()
+	forged := randomSegment(len(cookies[0]))
+	request := func(port, i int) []byte {
+		if i%10 == 9 {
+			return fmt.Appendf(nil, "GET /conn HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: %s=%s\r\nRemote-User: admin\r\n\r\n", port, cookieName, forged)
+		}
+		return fmt.Appendf(nil, "GET /conn HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: %s=%s\r\n\r\n", port, cookieName, cookies[i%users])
+	}
 
-	// Open every connection first, 64 dials at a time, then start the requests together.
+	upConns := up.conns.Load()
+	g := e.holdConns(r, gw, gwPort, func(i int) *rawConn {
+		if i%10 == 9 {
+			return &rawConn{req: request(gwPort, i), want: http.StatusUnauthorized}
+		}
+		return &rawConn{req: request(gwPort, i), want: http.StatusOK, wantBody: fmt.Sprintf("%sconn-%d", userPrefix, i%users)}
+	})
+	gw.stop()
+	gwUpConns := up.conns.Load() - upConns
+	r.figure("gateway: %s; upstream connections opened %d", g, gwUpConns)
+	for _, u := range g.answers.unexpected("200", "401") {
+		r.fail("unexpected answers: %s", u)
+	}
+	r.check(g.dialErrors == 0, "%d connections could not be opened: raise the open-file limit (ulimit -n)", g.dialErrors)
+	r.check(g.broken == 0, "%d connections broke (closed or reset) while held", g.broken)
+	checkUpstream(r, up)
+
+	bareCaddyfile := e.globals("connections-bare", "off", "") + fmt.Sprintf(
+		"http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\trequest_header -Cookie\n\treverse_proxy %s {\n\t\theader_up Remote-User %sbare\n\t}\n}\n",
+		barePort, up.addr, userPrefix)
+	bare, err := e.startCaddy("connections-bare", bareCaddyfile, barePort)
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	b := e.holdConns(r, bare, barePort, func(i int) *rawConn {
+		return &rawConn{req: request(barePort, i), want: http.StatusOK, wantBody: userPrefix + "bare"}
+	})
+	r.figure("reverse_proxy alone: %s; upstream connections opened %d", b, up.conns.Load()-upConns-gwUpConns)
+	for _, u := range b.answers.unexpected("200") {
+		r.fail("reverse_proxy alone: unexpected answers: %s", u)
+	}
+	r.figure("gateway ÷ reverse_proxy alone: req/s %.2f, peak RSS %.2f", g.rate/b.rate, float64(g.peak)/float64(b.peak))
+	// Memory is bounded by what Caddy itself holds per connection and per request in flight.
+	r.check(g.peak <= b.peak*5/4+32<<10, "the gateway's peak RSS (%d MiB) is over 1.25 × that of reverse_proxy alone (%d MiB) + 32 MiB",
+		g.peak>>10, b.peak>>10)
+}
+
+// holdStats is what e.holdConns measured.
+type holdStats struct {
+	opened, dialErrors  int
+	requests, broken    int64
+	elapsed             time.Duration
+	rate                float64 // requests per second
+	p50, p99, slowest   time.Duration
+	answers             counts
+	before, peak, after int64 // Caddy's RSS before the connections, at its peak, after; KiB
+	connsTook           time.Duration
+}
+
+func (s *holdStats) String() string {
+	return fmt.Sprintf("%d connections opened in %.1fs; %d requests in %.1fs: %.0f req/s, latency p50 %s, p99 %s, max %s; answers %s; "+
+		"Caddy RSS %d MiB before, %d MiB peak, %d MiB after",
+		s.opened, s.connsTook.Seconds(), s.requests, s.elapsed.Seconds(), s.rate, s.p50.Round(time.Microsecond),
+		s.p99.Round(time.Microsecond), s.slowest.Round(time.Microsecond), &s.answers, s.before>>10, s.peak>>10, s.after>>10)
+}
+
+// holdConns opens e.conns connections to port, connection i sending the request conn(i) gives, then
+// sends requests on all of them for e.hold, each connection pausing 0.5–1.5 × e.think between
+// two (after a first pause of 0–1 ×, to spread them).
+func (e *env) holdConns(r *report, caddy *caddyProcess, port int, conn func(i int) *rawConn) *holdStats {
+	s := &holdStats{}
+	s.before, _, _ = caddy.memory()
 	conns := make([]*rawConn, e.conns)
-	var dialErrs atomic.Int64
-	var next atomic.Int64
+	var dialErrs, next atomic.Int64
 	var wg sync.WaitGroup
-	dialStart := time.Now()
+	start := time.Now()
 	for range 64 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(conns); i = int(next.Add(1)) - 1 {
@@ -58,96 +125,58 @@ func connections(e *env, r *report) {
 					dialErrs.Add(1)
 					continue
 				}
-				k := &rawConn{c: c, br: bufio.NewReaderSize(c, 1024), want: http.StatusOK}
-				if i%10 == 9 {
-					k.want = http.StatusUnauthorized
-					k.req = fmt.Appendf(nil, "GET /conn HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: %s=%s\r\nRemote-User: admin\r\n\r\n",
-						port, cookieName, randomHex(len(cookies[0])/2))
-				} else {
-					k.wantBody = fmt.Sprintf("%sconn-%d", userPrefix, i%users)
-					k.req = fmt.Appendf(nil, "GET /conn HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: %s=%s\r\n\r\n", port, cookieName, cookies[i%users])
-				}
+				k := conn(i)
+				k.c, k.br = c, bufio.NewReaderSize(c, 1024)
 				conns[i] = k
 			}
 		})
 	}
 	wg.Wait()
-	opened := len(conns) - int(dialErrs.Load())
-	r.figure("opened %d of %d connections in %.1fs", opened, len(conns), time.Since(dialStart).Seconds())
-	r.check(dialErrs.Load() == 0, "%d connections could not be opened: raise the open-file limit (ulimit -n)", dialErrs.Load())
+	s.connsTook = time.Since(start)
+	s.dialErrors = int(dialErrs.Load())
+	s.opened = len(conns) - s.dialErrors
 
 	var lat latencies
-	var got counts
 	var requests, broken atomic.Int64
 	deadline := time.Now().Add(e.hold)
-	start := time.Now()
-	stopSampling := make(chan struct{})
-	var peakRSS int64
-	sampled := make(chan struct{})
-	go func() { // Caddy's RSS while the connections are held
-		defer close(sampled)
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(250 * time.Millisecond):
-				if rss, _, err := caddy.memory(); err == nil {
-					peakRSS = max(peakRSS, rss)
-				}
-			}
-		}
-	}()
+	start = time.Now()
 	for _, k := range conns {
 		if k == nil {
 			continue
 		}
 		wg.Go(func() {
 			defer k.c.Close()
-			// Spread the first requests over one pause, then pause 0.5–1.5 times e.think.
 			time.Sleep(time.Duration(rand.Int64N(int64(e.think) + 1)))
 			var mine []time.Duration
+			defer func() { lat.add(mine...) }()
 			for time.Now().Before(deadline) {
 				status, body, took, err := k.roundTrip()
 				requests.Add(1)
 				switch {
 				case err != nil:
 					broken.Add(1)
-					got.add("error", err.Error())
-					lat.add(mine...)
+					s.answers.add("error", err.Error())
 					return
 				case status != k.want || k.want == http.StatusOK && body != k.wantBody:
-					got.add(fmt.Sprintf("%d (want %d)", status, k.want), fmt.Sprintf("body %.60q", body))
+					s.answers.add(fmt.Sprintf("%d (want %d)", status, k.want), fmt.Sprintf("body %.60q", body))
 				default:
-					got.add(fmt.Sprint(status), "")
+					s.answers.add(fmt.Sprint(status), "")
 				}
 				mine = append(mine, took)
 				time.Sleep(e.think/2 + time.Duration(rand.Int64N(int64(e.think)+1)))
 			}
-			lat.add(mine...)
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	close(stopSampling)
-	<-sampled
-	rss, peak, err := caddy.memory()
-	if err != nil {
+	s.elapsed = time.Since(start)
+	s.requests, s.broken = requests.Load(), broken.Load()
+	s.rate = float64(s.requests) / s.elapsed.Seconds()
+	s.p50, s.p99, s.slowest = lat.quantile(0.5), lat.quantile(0.99), lat.quantile(1)
+	var err error
+	if s.after, s.peak, err = caddy.memory(); err != nil {
 		r.fail("Caddy's memory: %v", err)
 	}
-	n := requests.Load()
-	r.figure("%d requests in %.1fs over %d connections: %.0f req/s; latency p50 %s, p99 %s, max %s",
-		n, elapsed.Seconds(), opened, float64(n)/elapsed.Seconds(), lat.quantile(0.5).Round(time.Microsecond),
-		lat.quantile(0.99).Round(time.Microsecond), lat.quantile(1).Round(time.Microsecond))
-	r.figure("answers: %s", &got)
-	r.figure("Caddy RSS: %d MiB before the connections, %d MiB peak while held (VmHWM %d MiB), %d MiB after",
-		base>>10, peakRSS>>10, peak>>10, rss>>10)
-	r.figure("the upstream saw %d requests", up.requests.Load())
-	for _, u := range got.unexpected("200", "401") {
-		r.fail("unexpected answers: %s", u)
-	}
-	r.check(broken.Load() == 0, "%d connections broke (closed or reset) while held", broken.Load())
-	r.check(peak>>10 <= e.maxRSS, "Caddy's peak RSS %d MiB is over the bound of %d MiB (-max-rss)", peak>>10, e.maxRSS)
-	checkUpstream(r, up)
+	return s
 }
 
 // rawConn is one keep-alive connection sending the same request again and again.

@@ -28,7 +28,7 @@ func TestScenarios(t *testing.T) {
 	}
 	e, err := newEnv(settings{
 		caddy: caddy, redisServer: redis, work: dir,
-		conns: 500, hold: 3 * time.Second, think: 200 * time.Millisecond, maxRSS: 1024,
+		conns: 500, hold: 3 * time.Second, think: 200 * time.Millisecond,
 		links: 500, garbage: 500, cookies: 5000, rssGrowth: 64,
 		onceLinks: 500, rate: 250, reloadFor: 4 * time.Second,
 	})

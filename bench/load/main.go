@@ -32,7 +32,6 @@ type settings struct {
 	conns     int           // connections of the connections scenario
 	hold      time.Duration // how long they are held
 	think     time.Duration // pause between two requests on one connection
-	maxRSS    int64         // bound on Caddy's peak RSS with conns connections, in MiB
 	links     int           // valid links of the storm
 	garbage   int           // garbage tokens of the storm
 	cookies   int           // distinct garbage cookies sent after the storm
@@ -66,7 +65,6 @@ func main() {
 	flag.IntVar(&s.conns, "conns", 10000, "connections held open in the connections scenario")
 	flag.DurationVar(&s.hold, "hold", 20*time.Second, "how long the connections scenario sends requests")
 	flag.DurationVar(&s.think, "think", 2*time.Second, "pause between two requests on one connection")
-	flag.Int64Var(&s.maxRSS, "max-rss", 1024, "bound on Caddy's peak RSS (MiB) in the connections scenario")
 	flag.IntVar(&s.links, "links", 50000, "valid links in the redemption storm")
 	flag.IntVar(&s.garbage, "garbage", 50000, "garbage tokens in the redemption storm")
 	flag.IntVar(&s.cookies, "cookies", 1000000, "distinct garbage session cookies sent after the storm")

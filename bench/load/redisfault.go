@@ -40,7 +40,7 @@ func redisFault(e *env, r *report) {
 	var sites [2]string
 	for i, p := range []int{pa, pb} {
 		name := "redis-" + string(rune('a'+i))
-		if _, err := e.startCaddy(name, e.globals(name, "off", global)+e.siteBlock(name, p, up.addr, "\t\tonce\n", ""), p); err != nil {
+		if _, err := e.startCaddy(name, e.globals(name, "off", global)+e.block(site{name: name, port: p, upstream: up.addr, gateway: "\t\tonce\n", logged: true}), p); err != nil {
 			r.fail("%v", err)
 			return
 		}

@@ -31,7 +31,7 @@ func reload(e *env, r *report) {
 	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	global := fmt.Sprintf("\tmagic_link {\n\t\tstore file %s\n\t}\n", filepath.Join(e.work, "reload-state.db"))
 	caddy, err := e.startCaddy("reload", e.globals("reload", fmt.Sprintf("127.0.0.1:%d", adminPort), global)+
-		e.siteBlock("reload", port, up.addr, "\t\tonce\n", ""), port, adminPort)
+		e.block(site{name: "reload", port: port, upstream: up.addr, gateway: "\t\tonce\n", logged: true}), port, adminPort)
 	if err != nil {
 		r.fail("%v", err)
 		return

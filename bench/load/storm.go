@@ -40,7 +40,7 @@ func storm(e *env, r *report) {
 		return
 	}
 	port := ports[0]
-	caddy, err := e.startCaddy("storm", e.globals("storm", "off", "")+e.siteBlock("storm", port, up.addr, "", ""), port)
+	caddy, err := e.startCaddy("storm", e.globals("storm", "off", "")+e.block(site{name: "storm", port: port, upstream: up.addr}), port)
 	if err != nil {
 		r.fail("%v", err)
 		return

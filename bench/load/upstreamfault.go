@@ -29,9 +29,9 @@ func upstreamFault(e *env, r *report) {
 		return
 	}
 	pr, pf, pg := ports[0], ports[1], ports[2]
-	caddyfile := e.globals("upstream", "off", "") + e.siteBlock("upstream-r", pr, up.addr, "", "") +
-		e.siteBlock("upstream-f", pf, up.addr, "\t\tredeem forward\n", errorPage) +
-		e.siteBlock("upstream-g", pg, up.addr, "\t\tredeem forward\n", "")
+	caddyfile := e.globals("upstream", "off", "") + e.block(site{name: "upstream-r", port: pr, upstream: up.addr, logged: true}) +
+		e.block(site{name: "upstream-f", port: pf, upstream: up.addr, gateway: "\t\tredeem forward\n", after: errorPage, logged: true}) +
+		e.block(site{name: "upstream-g", port: pg, upstream: up.addr, gateway: "\t\tredeem forward\n", logged: true})
 	if _, err := e.startCaddy("upstream", caddyfile, pr, pf, pg); err != nil {
 		r.fail("%v", err)
 		return
