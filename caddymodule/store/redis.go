@@ -339,8 +339,8 @@ type wireRevocation struct {
 	Until int64  `json:"u,omitempty"`
 }
 
-// Revoke implements Store: it drops the expired revocations, adds r (one
-// transaction), then publishes it.
+// Revoke implements Store: one transaction drops the expired revocations,
+// adds r and publishes it, so that r is never stored without being announced.
 func (s *RedisStore) Revoke(ctx context.Context, r Revocation) error {
 	if err := r.validate(); err != nil {
 		return err
@@ -361,11 +361,9 @@ func (s *RedisStore) Revoke(ctx context.Context, r Revocation) error {
 	_, err = s.client.TxPipelined(octx, func(p redis.Pipeliner) error {
 		p.ZRemRangeByScore(octx, key, "-inf", strconv.FormatInt(ms(time.Now()), 10))
 		p.ZAdd(octx, key, redis.Z{Score: float64(w.Until), Member: member})
+		p.Publish(octx, key, message)
 		return nil
 	})
-	if err == nil {
-		err = s.client.Publish(octx, key, message).Err()
-	}
 	return s.fail(ctx, err)
 }
 
