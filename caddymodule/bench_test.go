@@ -5,14 +5,18 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
+	"github.com/magiclink-dev/magiclink/internal/redistest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -134,4 +138,61 @@ func BenchmarkServeHTTPRedeem(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchRedeemParallel redeems one of toks per operation, 16 redemptions in flight (as bench/run.sh
+// sends over HTTP), through m.
+func benchRedeemParallel(b *testing.B, m *MagicLink, toks []string) {
+	var next atomic.Int64
+	b.SetParallelism(16 / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: make(http.Header)}
+		for pb.Next() {
+			r := benchRequest("/cart?token=" + toks[int(next.Add(1)-1)%len(toks)])
+			clear(w.h)
+			if err := m.ServeHTTP(w, r, nil); err != nil {
+				b.Error(err)
+				return
+			}
+			if w.h.Get("Set-Cookie") == "" {
+				b.Error("no session")
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkServeHTTPRedeemParallel is the baseline of BenchmarkServeHTTPRedeemOnce: stateless
+// redemptions, 16 in flight.
+func BenchmarkServeHTTPRedeemParallel(b *testing.B) {
+	keys := newGWKeys(b)
+	toks := make([]string, 1000)
+	for i := range toks {
+		toks[i] = keys.link(b, nil)
+	}
+	benchRedeemParallel(b, newBenchGateway(b, keys, nil), toks)
+}
+
+// BenchmarkServeHTTPRedeemOnce redeems one-time links recorded in a real Redis on loopback, 16 in
+// flight, each link once: the in-process view of bench/run.sh's scenario 5.
+func BenchmarkServeHTTPRedeemOnce(b *testing.B) {
+	redistest.Require(b)
+	srv := redistest.Start(b)
+	st, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	state := newAppState(st, time.Second, zap.NewNop())
+	b.Cleanup(func() { _ = state.Destruct() })
+	app := &App{state: state, mu: new(sync.Mutex), Timeout: caddy.Duration(time.Second)}
+	keys := newGWKeys(b)
+	m := newBenchGateway(b, keys, nil)
+	m.Once, m.app = true, func() *App { return app } // as Provision sets them with the app configured
+	toks := make([]string, b.N)
+	for i := range toks {
+		toks[i] = keys.link(b, nil)
+	}
+	benchRedeemParallel(b, m, toks)
 }
