@@ -28,7 +28,6 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
-// benchRequest is a GET request carrying a Caddy replacer, as Caddy's server hands it to handlers.
 // newBenchGateway is newGateway with the log lines encoded as in production, at info level, but
 // thrown away, so that a growing buffer does not weigh on the benchmark.
 func newBenchGateway(b *testing.B, keys gwKeys, edit func(*MagicLink)) *MagicLink {
@@ -38,6 +37,7 @@ func newBenchGateway(b *testing.B, keys gwKeys, edit func(*MagicLink)) *MagicLin
 	return m
 }
 
+// benchRequest is a GET request carrying a Caddy replacer, as Caddy's server hands it to handlers.
 func benchRequest(target string) *http.Request {
 	r := newGWRequest(http.MethodGet, target)
 	r.Header.Set("User-Agent", "Mozilla/5.0")
