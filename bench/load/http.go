@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -83,28 +86,46 @@ type outcome struct {
 	took    time.Duration
 }
 
-// get sends a GET with the session cookie (when not empty) and the extra headers (name, value,
-// …) and returns what it got.
-func get(c *http.Client, url, cookie string, header ...string) outcome {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+// retries counts the requests get sent again, see get.
+var retries atomic.Int64
+
+// get sends a GET with the session cookie (when not empty) and returns what it got. When writing
+// the request fails on a keep-alive connection the client had used before (the server closed it
+// meanwhile, as Caddy does with idle connections when it reloads), it sends it once more on a
+// new connection, as browsers do; Go's client does that itself only when the write went through.
+// retries counts those.
+func get(c *http.Client, target, cookie string) outcome {
+	start := time.Now()
+	o, reused := getOnce(c, target, cookie)
+	var op *net.OpError
+	if reused && errors.As(o.err, &op) && op.Op == "write" {
+		retries.Add(1)
+		o, _ = getOnce(c, target, cookie)
+	}
+	o.took = time.Since(start)
+	return o
+}
+
+// getOnce sends the GET and tells whether it went on a connection used before.
+func getOnce(c *http.Client, target, cookie string) (o outcome, reused bool) {
+	req, err := http.NewRequest(http.MethodGet, target, nil)
 	if err != nil {
-		return outcome{err: err}
+		return outcome{err: err}, false
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookieName+"="+cookie)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	start := time.Now()
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+	}))
 	res, err := c.Do(req)
 	if err != nil {
-		return outcome{err: err, took: time.Since(start)}
+		return outcome{err: err}, reused
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, 4096))
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	o := outcome{status: res.StatusCode, body: string(body), err: err, took: time.Since(start)}
+	o = outcome{status: res.StatusCode, body: string(body), err: err}
 	for _, ck := range res.Cookies() {
 		if ck.Name != cookieName {
 			continue
@@ -115,7 +136,7 @@ func get(c *http.Client, url, cookie string, header ...string) outcome {
 			o.session = ck.Value
 		}
 	}
-	return o
+	return o, reused
 }
 
 // latencies collects request durations from many goroutines.
@@ -205,8 +226,12 @@ func (o outcome) label() string {
 	return fmt.Sprint(o.status)
 }
 
-// example describes an outcome for a failure message, without any token or cookie value.
+// example describes an outcome for a failure message, without any token or cookie value (an
+// error of the client names the request's URL: it is left out).
 func (o outcome) example() string {
+	if ue := (*url.Error)(nil); errors.As(o.err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
 	if o.err != nil {
 		return o.err.Error()
 	}

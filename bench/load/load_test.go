@@ -38,8 +38,10 @@ func TestScenarios(t *testing.T) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			r := &report{name: sc.name}
+			sent := retries.Load()
 			sc.run(e, r)
 			e.stopAll()
+			t.Logf("requests sent again on a new connection: %d", retries.Load()-sent)
 			for _, f := range r.failures {
 				t.Error(f)
 			}

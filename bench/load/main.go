@@ -92,9 +92,12 @@ func main() {
 	for _, sc := range run {
 		fmt.Printf("\n== %s: %s\n", sc.name, sc.title)
 		r := &report{name: sc.name}
-		start := time.Now()
+		start, sent := time.Now(), retries.Load()
 		sc.run(e, r)
 		e.stopAll()
+		if n := retries.Load() - sent; n > 0 {
+			r.figure("requests sent again because the server had closed an idle keep-alive connection: %d", n)
+		}
 		r.took = time.Since(start)
 		r.print()
 		reports = append(reports, r)
