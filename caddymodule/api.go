@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,11 +81,14 @@ type API struct {
 	// session. The default is true, as Clerk's sign-in tokens are single-use.
 	Once *bool `json:"once,omitempty"`
 
-	signer  *token.Signer
-	app     *App
-	keys    [][sha256.Size]byte // SHA-256 of each secret key, compared in constant time
-	linkURL *url.URL
-	logger  *zap.Logger
+	signer *token.Signer
+	app    *App
+	keys   [][sha256.Size]byte // SHA-256 of each secret key, compared in constant time
+	logger *zap.Logger
+
+	// linkURL is URL parsed; a link to it is linkPrefix + token + linkSuffix.
+	linkURL                *url.URL
+	linkPrefix, linkSuffix string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,7 +110,9 @@ func (a *API) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	a.linkURL, _ = parseAPIURL(a.URL)
+	if err := a.parseURL(); err != nil {
+		return err
+	}
 
 	a.keys = a.keys[:0]
 	repl := caddy.NewReplacer()
@@ -136,6 +142,17 @@ func (a *API) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("magic_link app: %w", err)
 	}
 	a.app = app.(*App)
+	return nil
+}
+
+// parseURL parses URL, which Validate has checked, once for all the links: for the origin a
+// request's url must be on, and for the text of the links to it around their token.
+func (a *API) parseURL() error {
+	a.linkURL, _ = parseAPIURL(a.URL)
+	var err error
+	if a.linkPrefix, a.linkSuffix, err = token.LinkTemplate(a.URL, a.Param); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
 	return nil
 }
 
@@ -333,18 +350,24 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 		Path:     p.Path,
 		Once:     once,
 	}
-	tok, err := a.signer.Sign(c)
+	prefix, suffix := a.linkPrefix, a.linkSuffix
+	if p.URL != "" {
+		var err error
+		if prefix, suffix, err = token.LinkTemplate(p.URL, a.Param); err != nil {
+			return a.internalError(w, "building a link failed", err)
+		}
+	}
+	// The token is signed into the link's text, which becomes one string; the token is a substring
+	// of it.
+	buf := linkBuffers.Get().(*[]byte)
+	defer linkBuffers.Put(buf)
+	b, err := a.signer.AppendSign(append((*buf)[:0], prefix...), &c)
 	if err != nil {
 		return a.internalError(w, "signing a link failed", err)
 	}
-	target := a.URL
-	if p.URL != "" {
-		target = p.URL
-	}
-	link, err := token.Link(target, a.Param, tok)
-	if err != nil {
-		return a.internalError(w, "building a link failed", err)
-	}
+	*buf = append(b, suffix...)
+	link := string(*buf)
+	tok := link[len(prefix) : len(link)-len(suffix)]
 	rec := store.Link{
 		ID:        c.ID,
 		UserID:    c.Subject,
@@ -365,6 +388,9 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	res.URL = link
 	return writeAPIJSON(w, http.StatusOK, res)
 }
+
+// linkBuffers holds the buffers links are signed into.
+var linkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // get answers the record of the sign-in token id, without its token.
 func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -519,7 +518,9 @@ func newAPIWith(t testing.TB, st store.Store, out zapcore.WriteSyncer, level zap
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a.linkURL, _ = url.Parse(a.URL)
+	if err := a.parseURL(); err != nil {
+		t.Fatal(err)
+	}
 	a.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), out, level))
 	return a
 }
