@@ -386,7 +386,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	res := newSignInToken(rec)
 	res.Token = tok
 	res.URL = link
-	return writeAPIJSON(w, http.StatusOK, res)
+	return writeSignInToken(w, &res)
 }
 
 // linkBuffers holds the buffers links are signed into.
@@ -417,7 +417,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {
 			rec.Status, rec.UpdatedAt = store.StatusAccepted, at
 		}
 	}
-	return writeAPIJSON(w, http.StatusOK, newSignInToken(rec))
+	res := newSignInToken(rec)
+	return writeSignInToken(w, &res)
 }
 
 // revoke ends the link id and the sessions it opened, on every instance sharing the store, and
@@ -459,7 +460,8 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request, id string) error {
 		return a.storeError(w, "recording a link as revoked failed", id, err)
 	}
 	a.logger.Info("sign-in token revoked", zap.String("id", id), zap.String("user_id", rec.UserID))
-	return writeAPIJSON(w, http.StatusOK, newSignInToken(rec))
+	res := newSignInToken(rec)
+	return writeSignInToken(w, &res)
 }
 
 // storeContext bounds a request's store operations by the app's timeout.
