@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -319,11 +320,12 @@ func (a *API) authorized(values []string) bool {
 
 // create mints a link for the user the request names, records it as pending and answers it.
 func (a *API) create(w http.ResponseWriter, r *http.Request) error {
-	body, rejected := readAPIBody(w, r)
-	if rejected != nil {
+	body := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(body)
+	if rejected := readAPIBody(w, r, body); rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)
 	}
-	p, rejected := parseCreateRequest(body, a.linkURL, time.Duration(a.MaxTTL))
+	p, rejected := parseCreateRequest(body.Bytes(), a.linkURL, time.Duration(a.MaxTTL))
 	if rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)
 	}
@@ -425,9 +427,11 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {
 // records it as revoked. The revocation is recorded before the status, so that a link never reads
 // revoked while it still works.
 func (a *API) revoke(w http.ResponseWriter, r *http.Request, id string) error {
-	body, rejected := readAPIBody(w, r)
+	body := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(body)
+	rejected := readAPIBody(w, r, body)
 	if rejected == nil {
-		rejected = checkRevokeBody(body)
+		rejected = checkRevokeBody(body.Bytes())
 	}
 	if rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)

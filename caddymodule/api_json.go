@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -212,24 +211,32 @@ func writeNotFound(w http.ResponseWriter) error {
 	})
 }
 
-// readAPIBody reads a request body of at most maxAPIBody bytes.
-func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
-	tooLarge := &rejection{http.StatusRequestEntityTooLarge, clerkError{
+// bodyBuffers holds the buffers request bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readAPIBody reads a request body of at most maxAPIBody bytes into body, a buffer of bodyBuffers.
+func readAPIBody(w http.ResponseWriter, r *http.Request, body *bytes.Buffer) *rejection {
+	body.Reset()
+	if r.ContentLength > maxAPIBody {
+		return bodyTooLarge()
+	}
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return bodyTooLarge()
+	}
+	if err != nil {
+		return bodyInvalid("it could not be read")
+	}
+	return nil
+}
+
+// bodyTooLarge rejects a request body longer than maxAPIBody.
+func bodyTooLarge() *rejection {
+	return &rejection{http.StatusRequestEntityTooLarge, clerkError{
 		Code: "request_body_too_large", Message: "is too large",
 		LongMessage: "The request body is larger than " + strconv.Itoa(maxAPIBody>>10) + " KiB",
 	}}
-	if r.ContentLength > maxAPIBody {
-		return nil, tooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return nil, tooLarge
-	}
-	if err != nil {
-		return nil, bodyInvalid("it could not be read")
-	}
-	return body, nil
 }
 
 // checkRevokeBody accepts what the SDKs send with a revoke call, an empty body or the JSON null,
