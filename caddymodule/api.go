@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -361,8 +360,8 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The token is signed into the link's text, which becomes one string; the token is a substring
 	// of it.
-	buf := linkBuffers.Get().(*[]byte)
-	defer linkBuffers.Put(buf)
+	buf := byteBuffers.Get().(*[]byte)
+	defer byteBuffers.Put(buf)
 	b, err := a.signer.AppendSign(append((*buf)[:0], prefix...), &c)
 	if err != nil {
 		return a.internalError(w, "signing a link failed", err)
@@ -390,9 +389,6 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	res.URL = link
 	return writeSignInToken(w, &res)
 }
-
-// linkBuffers holds the buffers links are signed into.
-var linkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // get answers the record of the sign-in token id, without its token.
 func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {

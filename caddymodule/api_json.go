@@ -174,13 +174,13 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) error {
 	return writeJSONBody(w, status, buf.Bytes())
 }
 
-// answerBuffers holds the buffers sign-in tokens are encoded into.
-var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// byteBuffers holds the buffers links are signed into and sign-in tokens encoded into.
+var byteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // writeSignInToken answers t with status 200.
 func writeSignInToken(w http.ResponseWriter, t *signInToken) error {
-	buf := answerBuffers.Get().(*[]byte)
-	defer answerBuffers.Put(buf)
+	buf := byteBuffers.Get().(*[]byte)
+	defer byteBuffers.Put(buf)
 	*buf = t.appendJSON((*buf)[:0])
 	return writeJSONBody(w, http.StatusOK, *buf)
 }
