@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -80,11 +81,14 @@ type API struct {
 	// session. The default is true, as Clerk's sign-in tokens are single-use.
 	Once *bool `json:"once,omitempty"`
 
-	signer  *token.Signer
-	app     *App
-	keys    [][sha256.Size]byte // SHA-256 of each secret key, compared in constant time
-	linkURL *url.URL
-	logger  *zap.Logger
+	signer *token.Signer
+	app    *App
+	keys   [][sha256.Size]byte // SHA-256 of each secret key, compared in constant time
+	logger *zap.Logger
+
+	// linkURL is URL parsed; a link to it is linkPrefix + token + linkSuffix.
+	linkURL                *url.URL
+	linkPrefix, linkSuffix string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,7 +110,9 @@ func (a *API) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
-	a.linkURL, _ = parseAPIURL(a.URL)
+	if err := a.parseURL(); err != nil {
+		return err
+	}
 
 	a.keys = a.keys[:0]
 	repl := caddy.NewReplacer()
@@ -136,6 +142,17 @@ func (a *API) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("magic_link app: %w", err)
 	}
 	a.app = app.(*App)
+	return nil
+}
+
+// parseURL parses URL, which Validate has checked, once for all the links: for the origin a
+// request's url must be on, and for the text of the links to it around their token.
+func (a *API) parseURL() error {
+	a.linkURL, _ = parseAPIURL(a.URL)
+	var err error
+	if a.linkPrefix, a.linkSuffix, err = token.LinkTemplate(a.URL, a.Param); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
 	return nil
 }
 
@@ -302,11 +319,12 @@ func (a *API) authorized(values []string) bool {
 
 // create mints a link for the user the request names, records it as pending and answers it.
 func (a *API) create(w http.ResponseWriter, r *http.Request) error {
-	body, rejected := readAPIBody(w, r)
-	if rejected != nil {
+	body := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(body)
+	if rejected := readAPIBody(w, r, body); rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)
 	}
-	p, rejected := parseCreateRequest(body, a.linkURL, time.Duration(a.MaxTTL))
+	p, rejected := parseCreateRequest(body.Bytes(), a.linkURL, time.Duration(a.MaxTTL))
 	if rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)
 	}
@@ -333,18 +351,24 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 		Path:     p.Path,
 		Once:     once,
 	}
-	tok, err := a.signer.Sign(c)
+	prefix, suffix := a.linkPrefix, a.linkSuffix
+	if p.URL != "" {
+		var err error
+		if prefix, suffix, err = token.LinkTemplate(p.URL, a.Param); err != nil {
+			return a.internalError(w, "building a link failed", err)
+		}
+	}
+	// The token is signed into the link's text, which becomes one string; the token is a substring
+	// of it.
+	buf := byteBuffers.Get().(*[]byte)
+	defer byteBuffers.Put(buf)
+	b, err := a.signer.AppendSign(append((*buf)[:0], prefix...), &c)
 	if err != nil {
 		return a.internalError(w, "signing a link failed", err)
 	}
-	target := a.URL
-	if p.URL != "" {
-		target = p.URL
-	}
-	link, err := token.Link(target, a.Param, tok)
-	if err != nil {
-		return a.internalError(w, "building a link failed", err)
-	}
+	*buf = append(b, suffix...)
+	link := string(*buf)
+	tok := link[len(prefix) : len(link)-len(suffix)]
 	rec := store.Link{
 		ID:        c.ID,
 		UserID:    c.Subject,
@@ -363,7 +387,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	res := newSignInToken(rec)
 	res.Token = tok
 	res.URL = link
-	return writeAPIJSON(w, http.StatusOK, res)
+	return writeSignInToken(w, &res)
 }
 
 // get answers the record of the sign-in token id, without its token.
@@ -391,16 +415,19 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {
 			rec.Status, rec.UpdatedAt = store.StatusAccepted, at
 		}
 	}
-	return writeAPIJSON(w, http.StatusOK, newSignInToken(rec))
+	res := newSignInToken(rec)
+	return writeSignInToken(w, &res)
 }
 
 // revoke ends the link id and the sessions it opened, on every instance sharing the store, and
 // records it as revoked. The revocation is recorded before the status, so that a link never reads
 // revoked while it still works.
 func (a *API) revoke(w http.ResponseWriter, r *http.Request, id string) error {
-	body, rejected := readAPIBody(w, r)
+	body := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(body)
+	rejected := readAPIBody(w, r, body)
 	if rejected == nil {
-		rejected = checkRevokeBody(body)
+		rejected = checkRevokeBody(body.Bytes())
 	}
 	if rejected != nil {
 		return writeAPIError(w, rejected.status, rejected.clerkError)
@@ -433,7 +460,8 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request, id string) error {
 		return a.storeError(w, "recording a link as revoked failed", id, err)
 	}
 	a.logger.Info("sign-in token revoked", zap.String("id", id), zap.String("user_id", rec.UserID))
-	return writeAPIJSON(w, http.StatusOK, newSignInToken(rec))
+	res := newSignInToken(rec)
+	return writeSignInToken(w, &res)
 }
 
 // storeContext bounds a request's store operations by the app's timeout.

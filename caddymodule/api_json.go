@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -17,7 +17,8 @@ import (
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
-// signInToken is Clerk's SignInToken object, as the API answers it.
+// signInToken is Clerk's SignInToken object, as the API answers it: appendJSON writes it as
+// encoding/json would with these tags.
 type signInToken struct {
 	Object    string `json:"object"`
 	ID        string `json:"id"`
@@ -39,6 +40,85 @@ func newSignInToken(l store.Link) signInToken {
 		CreatedAt: l.CreatedAt.UnixMilli(),
 		UpdatedAt: l.UpdatedAt.UnixMilli(),
 	}
+}
+
+// appendJSON appends t as encoding/json's Encoder writes it with HTML escaping off, newline
+// included.
+func (t *signInToken) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"object":`...)
+	dst = appendJSONString(dst, t.Object)
+	dst = append(dst, `,"id":`...)
+	dst = appendJSONString(dst, t.ID)
+	dst = append(dst, `,"status":`...)
+	dst = appendJSONString(dst, t.Status)
+	dst = append(dst, `,"user_id":`...)
+	dst = appendJSONString(dst, t.UserID)
+	if t.Token != "" {
+		dst = append(dst, `,"token":`...)
+		dst = appendJSONString(dst, t.Token)
+	}
+	if t.URL != "" {
+		dst = append(dst, `,"url":`...)
+		dst = appendJSONString(dst, t.URL)
+	}
+	dst = append(dst, `,"created_at":`...)
+	dst = strconv.AppendInt(dst, t.CreatedAt, 10)
+	dst = append(dst, `,"updated_at":`...)
+	dst = strconv.AppendInt(dst, t.UpdatedAt, 10)
+	return append(dst, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json writes it with HTML escaping
+// off: '"', '\\' and the control characters escaped (\b, \f, \n, \r and \t short, the others as
+// \u00XX), each byte of invalid UTF-8 as \ufffd, and U+2028 and U+2029 as \u2028 and \u2029.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // clerkError is one error of Clerk's error response.
@@ -83,8 +163,7 @@ func bodyInvalid(why string) *rejection {
 	}}
 }
 
-// writeAPIJSON answers v as JSON with the given status. The Content-Type is exactly
-// application/json: Clerk's npm SDK reads a body as JSON only then.
+// writeAPIJSON answers v as JSON with the given status.
 func writeAPIJSON(w http.ResponseWriter, status int, v any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -92,12 +171,29 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	return writeJSONBody(w, status, buf.Bytes())
+}
+
+// byteBuffers holds the buffers links are signed into and sign-in tokens encoded into.
+var byteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeSignInToken answers t with status 200.
+func writeSignInToken(w http.ResponseWriter, t *signInToken) error {
+	buf := byteBuffers.Get().(*[]byte)
+	defer byteBuffers.Put(buf)
+	*buf = t.appendJSON((*buf)[:0])
+	return writeJSONBody(w, http.StatusOK, *buf)
+}
+
+// writeJSONBody answers body, a JSON text, with the given status. The Content-Type is exactly
+// application/json: Clerk's npm SDK reads a body as JSON only then.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(body)
 	return err
 }
 
@@ -115,24 +211,32 @@ func writeNotFound(w http.ResponseWriter) error {
 	})
 }
 
-// readAPIBody reads a request body of at most maxAPIBody bytes.
-func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
-	tooLarge := &rejection{http.StatusRequestEntityTooLarge, clerkError{
+// bodyBuffers holds the buffers request bodies are read into.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readAPIBody reads a request body of at most maxAPIBody bytes into body, a buffer of bodyBuffers.
+func readAPIBody(w http.ResponseWriter, r *http.Request, body *bytes.Buffer) *rejection {
+	body.Reset()
+	if r.ContentLength > maxAPIBody {
+		return bodyTooLarge()
+	}
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return bodyTooLarge()
+	}
+	if err != nil {
+		return bodyInvalid("it could not be read")
+	}
+	return nil
+}
+
+// bodyTooLarge rejects a request body longer than maxAPIBody.
+func bodyTooLarge() *rejection {
+	return &rejection{http.StatusRequestEntityTooLarge, clerkError{
 		Code: "request_body_too_large", Message: "is too large",
 		LongMessage: "The request body is larger than " + strconv.Itoa(maxAPIBody>>10) + " KiB",
 	}}
-	if r.ContentLength > maxAPIBody {
-		return nil, tooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return nil, tooLarge
-	}
-	if err != nil {
-		return nil, bodyInvalid("it could not be read")
-	}
-	return body, nil
 }
 
 // checkRevokeBody accepts what the SDKs send with a revoke call, an empty body or the JSON null,

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -490,12 +489,21 @@ func (s *countingStore) Revoke(ctx context.Context, r store.Revocation) error {
 // log lines in the returned buffer.
 func newTestAPI(t *testing.T) (*API, *countingStore, *syncBuffer) {
 	t.Helper()
-	keys := newGWKeys(t)
 	fs, err := store.OpenFile(filepath.Join(t.TempDir(), "state.db"), store.FileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := &countingStore{Store: fs}
+	logs := new(syncBuffer)
+	a := newAPIWith(t, st, zapcore.AddSync(logs), zapcore.DebugLevel)
+	return a, st, logs
+}
+
+// newAPIWith returns an API as Provision makes it, minting links with a fresh key into st and
+// logging its JSON lines of at least level to out.
+func newAPIWith(t testing.TB, st store.Store, out zapcore.WriteSyncer, level zapcore.Level) *API {
+	t.Helper()
+	keys := newGWKeys(t)
 	state := newAppState(st, time.Second, zap.NewNop())
 	t.Cleanup(func() { _ = state.Destruct() })
 	once := true
@@ -510,10 +518,11 @@ func newTestAPI(t *testing.T) (*API, *countingStore, *syncBuffer) {
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a.linkURL, _ = url.Parse(a.URL)
-	logs := new(syncBuffer)
-	a.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logs), zapcore.DebugLevel))
-	return a, st, logs
+	if err := a.parseURL(); err != nil {
+		t.Fatal(err)
+	}
+	a.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), out, level))
+	return a
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.

@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"net/url"
+	"strings"
 
 	"github.com/magiclink-dev/magiclink/internal/queryparam"
 )
@@ -15,8 +16,21 @@ import (
 // the gateway compares them. param is one or more letters, digits, '-', '_',
 // '.' or '~'.
 func Link(rawURL, param, token string) (string, error) {
-	if err := queryparam.CheckName(param); err != nil {
+	prefix, suffix, err := LinkTemplate(rawURL, param)
+	if err != nil {
 		return "", err
+	}
+	return prefix + url.QueryEscape(token) + suffix, nil
+}
+
+// LinkTemplate returns the text of Link(rawURL, param, token) before and
+// after the query-escaped token, which is the same for every token, so that
+// many links to one URL can be made without parsing it again. A token that
+// Sign makes needs no escaping (its base64url segments and dots are left as
+// they are), so its link is prefix + token + suffix.
+func LinkTemplate(rawURL, param string) (prefix, suffix string, err error) {
+	if err := queryparam.CheckName(param); err != nil {
+		return "", "", err
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -24,12 +38,16 @@ func Link(rawURL, param, token string) (string, error) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return "", errors.New("bad URL: " + err.Error())
+		return "", "", errors.New("bad URL: " + err.Error())
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", errors.New("bad URL: a link needs an absolute http or https URL")
+		return "", "", errors.New("bad URL: a link needs an absolute http or https URL")
 	}
-	u.RawQuery = queryparam.Set(u.RawQuery, param, token)
+	before, after := queryparam.Split(u.RawQuery, param)
+	u.RawQuery = before + after
 	u.ForceQuery = false
-	return u.String(), nil
+	s := u.String()
+	// The query starts after the first '?': String escapes any in the parts before it.
+	at := strings.IndexByte(s, '?') + 1 + len(before)
+	return s[:at], s[at:], nil
 }

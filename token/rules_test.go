@@ -11,13 +11,17 @@ import (
 	"github.com/magiclink-dev/magiclink/token"
 )
 
-// TestLinkRule runs the shared link table through Link: it sets the token parameter as the
-// gateway and the CLI find and remove it.
+// TestLinkRule runs the shared link table through Link and LinkTemplate: they set the token
+// parameter as the gateway and the CLI find and remove it.
 func TestLinkRule(t *testing.T) {
 	for _, tt := range ruletest.Links {
 		got, err := token.Link(tt.URL, "token", ruletest.Token)
 		if err != nil || got != tt.Link {
 			t.Errorf("%s: Link(%q) = %q, %v; want %q", tt.Name, tt.URL, got, err, tt.Link)
+		}
+		prefix, suffix, err := token.LinkTemplate(tt.URL, "token")
+		if got := prefix + ruletest.Token + suffix; err != nil || got != tt.Link {
+			t.Errorf("%s: LinkTemplate(%q) makes %q, %v; want %q", tt.Name, tt.URL, got, err, tt.Link)
 		}
 	}
 }

@@ -122,6 +122,36 @@ func TestLink(t *testing.T) {
 	}
 }
 
+// TestLinkTemplate checks where LinkTemplate cuts a link around its token, and that a signed token
+// put there makes the link Link makes.
+func TestLinkTemplate(t *testing.T) {
+	tok := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.sig-_x"
+	for _, tc := range []struct{ in, param, prefix, suffix string }{
+		{"https://example.com", "token", "https://example.com?token=", ""},
+		{"https://example.com/", "t", "https://example.com/?t=", ""},
+		{"http://[::1]:8080/p?", "token", "http://[::1]:8080/p?token=", ""},
+		{"https://example.com/a/b?x=1&y=2", "A", "https://example.com/a/b?x=1&y=2&A=", ""},
+		{"https://example.com/?token=old&x=1&token=older", "token", "https://example.com/?token=", "&x=1"},
+		{"https://example.com/p?x=A&y=B#frag", "token", "https://example.com/p?x=A&y=B&token=", "#frag"},
+		{"https://example.com/p?a=1,2&q=\"x\"", "token", "https://example.com/p?a=1,2&q=\"x\"&token=", ""},
+		{"https://example.com/a%3Fb?c=1#d?e", "token", "https://example.com/a%3Fb?c=1&token=", "#d?e"},
+		{"https://u%3Fser@example.com/p?t=1&c=2", "t", "https://u%3Fser@example.com/p?t=", "&c=2"},
+	} {
+		prefix, suffix, err := LinkTemplate(tc.in, tc.param)
+		if err != nil || prefix != tc.prefix || suffix != tc.suffix {
+			t.Errorf("LinkTemplate(%q, %q) = %q, %q, %v; want %q, %q", tc.in, tc.param, prefix, suffix, err, tc.prefix, tc.suffix)
+		}
+		if link, err := Link(tc.in, tc.param, tok); err != nil || link != prefix+tok+suffix {
+			t.Errorf("Link(%q, %q) = %q, %v; want %q", tc.in, tc.param, link, err, prefix+tok+suffix)
+		}
+	}
+	for _, bad := range []struct{ url, param string }{{"/relative", "token"}, {"http://[::1", "token"}, {"https://example.com/", "a b"}} {
+		if prefix, suffix, err := LinkTemplate(bad.url, bad.param); err == nil {
+			t.Errorf("LinkTemplate(%q, %q) = %q, %q, want an error", bad.url, bad.param, prefix, suffix)
+		}
+	}
+}
+
 func TestReasonCodes(t *testing.T) {
 	if Reason(nil) != "" || Reason(errors.New("x")) != "" {
 		t.Error("Reason of nil or a foreign error is not empty")

@@ -351,7 +351,7 @@ func (s *rowSigner) target(raw string) *linkTarget {
 		return t
 	}
 	t.aud = []string{origin.Of(u)}
-	if t.prefix, t.suffix, err = linkTemplate(raw, s.j.param); err != nil {
+	if t.prefix, t.suffix, err = token.LinkTemplate(raw, s.j.param); err != nil {
 		t.err = fmt.Errorf("url: %w", err)
 	}
 	return t
@@ -429,30 +429,4 @@ func field(f []string, i int) string {
 		return ""
 	}
 	return f[i]
-}
-
-// linkTemplate returns the text before and after the token in
-// token.Link(raw, param, tok), so that many links to one URL can be made
-// without parsing it again.
-func linkTemplate(raw, param string) (prefix, suffix string, err error) {
-	a, err := token.Link(raw, param, "A")
-	if err != nil {
-		return "", "", err
-	}
-	b, err := token.Link(raw, param, "B")
-	if err != nil {
-		return "", "", err
-	}
-	p := 0
-	for p < len(a) && p < len(b) && a[p] == b[p] {
-		p++
-	}
-	s := 0
-	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
-		s++
-	}
-	if len(a) != p+1+s || len(b) != p+1+s {
-		return "", "", errors.New("the token cannot be placed in this URL")
-	}
-	return a[:p], a[len(a)-s:], nil
 }

@@ -343,34 +343,6 @@ func TestBulkOutputBytes(t *testing.T) {
 	}
 }
 
-func TestLinkTemplateMatchesLink(t *testing.T) {
-	tok := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.sig-_x"
-	urls := []string{
-		"https://example.com",
-		"https://example.com/",
-		"https://example.com/a/b?x=1&y=2",
-		"https://example.com/?token=old&x=1&token=older",
-		"https://example.com/p?x=A&y=B#frag",
-		"https://example.com/p?a=1,2&q=\"x\"",
-		"http://[::1]:8080/p?",
-	}
-	for _, u := range urls {
-		for _, param := range []string{"token", "t", "A"} {
-			want, err := token.Link(u, param, tok)
-			if err != nil {
-				t.Fatalf("Link(%q): %v", u, err)
-			}
-			prefix, suffix, err := linkTemplate(u, param)
-			if err != nil {
-				t.Fatalf("linkTemplate(%q, %q): %v", u, param, err)
-			}
-			if got := prefix + tok + suffix; got != want {
-				t.Errorf("linkTemplate(%q, %q) makes %q, Link makes %q", u, param, got, want)
-			}
-		}
-	}
-}
-
 func TestBulkLinkNeedingQuotes(t *testing.T) {
 	prefix := newKey(t, "EdDSA")
 	u := `https://example.com/p?a=1,2&q="x"`

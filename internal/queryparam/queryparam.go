@@ -56,7 +56,8 @@ func Find(rawQuery, name string) (value string, n int) {
 // Remove returns rawQuery without the pairs named name. Empty pairs
 // ("a=1&&b=2") are dropped too.
 func Remove(rawQuery, name string) string {
-	return edit(rawQuery, name, "")
+	q, _ := edit(rawQuery, name, "")
+	return q
 }
 
 // Set returns rawQuery with the parameter name set to value: the first pair
@@ -64,12 +65,23 @@ func Remove(rawQuery, name string) string {
 // pair is added at the end. Empty pairs are dropped. Name and value are
 // query-escaped.
 func Set(rawQuery, name, value string) string {
-	return edit(rawQuery, name, url.QueryEscape(name)+"="+url.QueryEscape(value))
+	before, after := Split(rawQuery, name)
+	return before + url.QueryEscape(value) + after
+}
+
+// Split returns the text of Set(rawQuery, name, value) before and after the
+// query-escaped value, which is the same for every value: Set is before +
+// url.QueryEscape(value) + after. before ends with the escaped name and "=";
+// after is empty or starts with "&".
+func Split(rawQuery, name string) (before, after string) {
+	q, at := edit(rawQuery, name, url.QueryEscape(name)+"=")
+	return q[:at], q[at:]
 }
 
 // edit rebuilds rawQuery without empty pairs and with the pairs named name
-// replaced by replacement, once, or dropped when replacement is empty.
-func edit(rawQuery, name, replacement string) string {
+// replaced by replacement, once, or dropped when replacement is empty. at is
+// where the replacement ends in the result.
+func edit(rawQuery, name, replacement string) (q string, at int) {
 	var b strings.Builder
 	b.Grow(len(rawQuery) + len(replacement) + 1)
 	placed := replacement == ""
@@ -80,7 +92,8 @@ func edit(rawQuery, name, replacement string) string {
 		if pair == "" {
 			continue
 		}
-		if isName(key, name) {
+		named := isName(key, name)
+		if named {
 			if placed {
 				continue
 			}
@@ -90,14 +103,18 @@ func edit(rawQuery, name, replacement string) string {
 			b.WriteByte('&')
 		}
 		b.WriteString(pair)
+		if named {
+			at = b.Len()
+		}
 	}
 	if !placed {
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
 		b.WriteString(replacement)
+		at = b.Len()
 	}
-	return b.String()
+	return b.String(), at
 }
 
 // isName reports whether the raw pair name rawKey is name.

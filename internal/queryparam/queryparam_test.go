@@ -87,6 +87,31 @@ func TestSet(t *testing.T) {
 	}
 }
 
+// TestSplit checks where Split cuts the query Set makes around the value (TestSet checks what Set
+// makes of the two parts).
+func TestSplit(t *testing.T) {
+	tests := []struct {
+		rawQuery, name, before, after string
+	}{
+		{"", "token", "token=", ""},
+		{"a=1", "token", "a=1&token=", ""},
+		{"a=1;b=2", "token", "a=1;b=2&token=", ""},
+		{"token=old", "token", "token=", ""},
+		{"token=old&x=1&token=older", "token", "token=", "&x=1"},
+		{"z=9&%74oken=old&a=1", "token", "z=9&token=", "&a=1"},
+		{"a=1&&token=old&&b=2&", "token", "a=1&token=", "&b=2"},
+		{"q=a+b&e=&f", "t", "q=a+b&e=&f&t=", ""},
+		{"tokens=1&TOKEN=2", "token", "tokens=1&TOKEN=2&token=", ""},
+		{"my+key=v&b=2", "my key", "my+key=", "&b=2"},
+	}
+	for _, tt := range tests {
+		before, after := Split(tt.rawQuery, tt.name)
+		if before != tt.before || after != tt.after {
+			t.Errorf("Split(%q, %q) = %q, %q; want %q, %q", tt.rawQuery, tt.name, before, after, tt.before, tt.after)
+		}
+	}
+}
+
 func TestCheckName(t *testing.T) {
 	for _, name := range []string{"token", "t", "a-b_c.d~e", "T0K3N"} {
 		if err := CheckName(name); err != nil {
