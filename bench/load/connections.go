@@ -68,8 +68,8 @@ func connections(e *env, r *report) {
 	checkUpstream(r, up)
 
 	bareCaddyfile := e.globals("connections-bare", "off", "") + fmt.Sprintf(
-		"http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\trequest_header -Cookie\n\treverse_proxy %s {\n\t\theader_up Remote-User %sbare\n\t}\n}\n",
-		barePort, up.addr, userPrefix)
+		"http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\trequest_header -Cookie\n\treverse_proxy %s {\n\t\theader_up Remote-User %sbare\n%s\t}\n}\n",
+		barePort, up.addr, userPrefix, keepAlive)
 	bare, err := e.startCaddy("connections-bare", bareCaddyfile, barePort)
 	if err != nil {
 		r.fail("%v", err)
