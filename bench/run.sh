@@ -360,7 +360,7 @@ api_ratio() {
 		printf '  %s, round %d: %s links/s, raw %s signs/s\n' "$2" "$r" "$api_rate" "$raw"
 	done
 	api_ratio=$(printf '%s\n' "${ratios[@]}" | median)
-	api_links=$(printf '%s\n' "${rates[@]}" | median)
+	api_links=$(printf '%s\n' "${rates[@]}" | median | awk '{ printf "%.0f", $1 }')
 }
 step "issuing API: POST /v1/sign_in_tokens for ${DURATION}s against the raw signing rate, $ROUNDS rounds each: Redis store (instance A), then file store"
 api_ratio "$PAPI_A" redis
