@@ -71,7 +71,6 @@ func Set(rawQuery, name, value string) string {
 // replaced by replacement, once, or dropped when replacement is empty.
 func edit(rawQuery, name, replacement string) string {
 	var b strings.Builder
-	b.Grow(len(rawQuery) + len(replacement) + 1)
 	placed := replacement == ""
 	for rest := rawQuery; rest != ""; {
 		var pair string
@@ -88,6 +87,8 @@ func edit(rawQuery, name, replacement string) string {
 		}
 		if b.Len() > 0 {
 			b.WriteByte('&')
+		} else {
+			b.Grow(len(rawQuery) + len(replacement) + 1)
 		}
 		b.WriteString(pair)
 	}
@@ -108,7 +109,7 @@ func isName(rawKey, name string) bool {
 // unescape query-unescapes s, or returns it verbatim when it is not valid
 // query escaping.
 func unescape(s string) string {
-	if strings.IndexAny(s, "%+") < 0 {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s
 	}
 	u, err := url.QueryUnescape(s)
