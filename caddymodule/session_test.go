@@ -320,7 +320,7 @@ func TestSessionSealRefuses(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
 			if string(v) != "x" {
-				t.Errorf("a refused seal appended %q", v[1:])
+				t.Errorf("a refused seal returned %q, want dst unchanged", v)
 			}
 		})
 	}
