@@ -423,7 +423,9 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		Start:   now,
 		Expiry:  now.Add(time.Duration(m.SessionTTL)),
 	}
-	value, err := m.sessions.codec.seal(s)
+	// The Set-Cookie value is built in place: a typical one fits buf.
+	var buf [512]byte
+	cookie, err := m.sessions.codec.appendSeal(append(buf[:0], m.setCookiePrefix...), s)
 	if err != nil {
 		m.logger.Info("link rejected", zap.String("reason", ReasonInvalid), zap.String("kid", hdr.KeyID),
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject), zap.Error(err))
@@ -439,14 +441,14 @@ func (m *MagicLink) redeem(w http.ResponseWriter, r *http.Request, u *url.URL, r
 		go app.state.accepted(claims.ID, now)
 	}
 
-	cookie := m.setCookiePrefix + value + m.setCookieSuffix
+	setCookie := string(append(cookie, m.setCookieSuffix...))
 	if redirect {
-		return m.redirectAfterRedeem(w, u, cookie)
+		return m.redirectAfterRedeem(w, u, setCookie)
 	}
 	next = m.stripToken(r, next)
 	m.setIdentity(r, repl, newIdentity(s))
 	m.stripSessionCookie(r)
-	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: cookie}, r)
+	return next.ServeHTTP(&sessionWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, cookie: setCookie}, r)
 }
 
 // redirectAfterRedeem answers 303 to the URL u without the token, with the session cookie when
@@ -456,9 +458,9 @@ func (m *MagicLink) redirectAfterRedeem(w http.ResponseWriter, u *url.URL, cooki
 	if cookie != "" {
 		h.Add("Set-Cookie", cookie)
 	}
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Location", redeemLocation(u, m.Param))
-	h.Set("Cache-Control", "no-store")
+	// As Set does, with one allocation for the three values.
+	v := []string{"no-referrer", redeemLocation(u, m.Param), "no-store"}
+	h["Referrer-Policy"], h["Location"], h["Cache-Control"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	w.WriteHeader(http.StatusSeeOther)
 	return nil
 }

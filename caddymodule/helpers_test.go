@@ -183,11 +183,11 @@ func serve(m *MagicLink, r *http.Request) result {
 // sessionCookie seals s with m's codec and returns the Cookie header value carrying it.
 func sessionCookie(t testing.TB, m *MagicLink, s session) string {
 	t.Helper()
-	v, err := m.sessions.codec.seal(s)
+	v, err := m.sessions.codec.appendSeal([]byte(m.CookieName+"="), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.CookieName + "=" + v
+	return string(v)
 }
 
 // aliceSession is the session redeeming a link for alice opens, with the given path scope.

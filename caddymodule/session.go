@@ -123,25 +123,25 @@ func newSessionCodec(audience string, secrets ...[]byte) (*sessionCodec, error) 
 	return c, nil
 }
 
-// seal returns the cookie value for s: at most 4096 bytes of base64url without padding. Subject must
-// be 1–255 bytes, the other fields at most 255 bytes, Path a valid scope (see pathscope.Check), and Expiry
-// set; it is kept to the second.
-func (c *sessionCodec) seal(s session) (string, error) {
+// appendSeal appends the cookie value for s to dst: at most 4096 bytes of base64url without padding.
+// Subject must be 1–255 bytes, the other fields at most 255 bytes, Path a valid scope (see
+// pathscope.Check), and Expiry set; it is kept to the second. On error, dst is returned as it was.
+func (c *sessionCodec) appendSeal(dst []byte, s session) ([]byte, error) {
 	if s.Subject == "" {
-		return "", errors.New("session has no subject: a session needs the link's sub")
+		return dst, errors.New("session has no subject: a session needs the link's sub")
 	}
 	if s.Expiry.IsZero() {
-		return "", errors.New("session has no expiry: set Expiry")
+		return dst, errors.New("session has no expiry: set Expiry")
 	}
 	if pathscope.Check(s.Path) != nil {
-		return "", errors.New("session path scope is not a valid path prefix: it must be empty or a clean absolute path")
+		return dst, errors.New("session path scope is not a valid path prefix: it must be empty or a clean absolute path")
 	}
 	fields := [sessionFieldCount]string{s.Subject, s.Email, s.Name, s.Path, s.LinkID, s.ID}
 	names := [sessionFieldCount]string{"subject", "email", "name", "path", "link id", "id"}
 	plainLen := 16
 	for i, f := range fields {
 		if len(f) > maxSessionField {
-			return "", fmt.Errorf("session %s is %d bytes: at most %d are allowed", names[i], len(f), maxSessionField)
+			return dst, fmt.Errorf("session %s is %d bytes: at most %d are allowed", names[i], len(f), maxSessionField)
 		}
 		plainLen += 1 + len(f)
 	}
@@ -152,7 +152,7 @@ func (c *sessionCodec) seal(s session) (string, error) {
 	copy(raw[1:], k.id[:])
 	nonce := raw[1+sessionKeyIDSize : sessionHeaderSize]
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("session nonce: %w", err)
+		return dst, fmt.Errorf("session nonce: %w", err)
 	}
 	plain := binary.BigEndian.AppendUint64(raw[sessionHeaderSize:], uint64(s.Expiry.Unix()))
 	var start int64
@@ -165,7 +165,7 @@ func (c *sessionCodec) seal(s session) (string, error) {
 		plain = append(plain, f...)
 	}
 	raw = k.aead.Seal(raw[:sessionHeaderSize], nonce, plain, k.ad[sessionVersion])
-	return sessionEncoding.EncodeToString(raw), nil
+	return sessionEncoding.AppendEncode(dst, raw), nil
 }
 
 // open authenticates and decrypts a cookie value; the expiry it returns is in UTC. It returns errSessionExpired when now is at or

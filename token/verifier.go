@@ -179,7 +179,7 @@ func splitCompact(token string) (dot1, dot2 int, ok bool) {
 	for i := 0; i < len(token); i++ {
 		c := token[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		case b64urlIndex[c] != 0:
 		case c == '.' && dot1 < 0:
 			dot1 = i
 		case c == '.' && dot2 < 0:
@@ -201,7 +201,7 @@ func canonical(seg string) bool {
 	if len(seg) == 0 {
 		return true
 	}
-	last := strings.IndexByte(b64url, seg[len(seg)-1])
+	last := b64urlIndex[seg[len(seg)-1]] - 1
 	switch len(seg) % 4 {
 	case 1:
 		return false
@@ -214,6 +214,15 @@ func canonical(seg string) bool {
 }
 
 const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// b64urlIndex maps each character of b64url to its value plus one, and every
+// other byte to 0.
+var b64urlIndex = func() (index [256]byte) {
+	for i := range len(b64url) {
+		index[b64url[i]] = byte(i) + 1
+	}
+	return index
+}()
 
 // headerMembers tells which of the members a Verifier reads a protected
 // header has.

@@ -83,7 +83,6 @@ func Split(rawQuery, name string) (before, after string) {
 // where the replacement ends in the result.
 func edit(rawQuery, name, replacement string) (q string, at int) {
 	var b strings.Builder
-	b.Grow(len(rawQuery) + len(replacement) + 1)
 	placed := replacement == ""
 	for rest := rawQuery; rest != ""; {
 		var pair string
@@ -101,6 +100,8 @@ func edit(rawQuery, name, replacement string) (q string, at int) {
 		}
 		if b.Len() > 0 {
 			b.WriteByte('&')
+		} else {
+			b.Grow(len(rawQuery) + len(replacement) + 1)
 		}
 		b.WriteString(pair)
 		if named {
@@ -125,7 +126,7 @@ func isName(rawKey, name string) bool {
 // unescape query-unescapes s, or returns it verbatim when it is not valid
 // query escaping.
 func unescape(s string) string {
-	if strings.IndexAny(s, "%+") < 0 {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s
 	}
 	u, err := url.QueryUnescape(s)
