@@ -163,7 +163,11 @@ func (e *env) holdConns(r *report, caddy *caddyProcess, port int, conn func(i in
 					s.answers.add(fmt.Sprint(status), "")
 				}
 				mine = append(mine, took)
-				time.Sleep(e.think/2 + time.Duration(rand.Int64N(int64(e.think)+1)))
+				pause := e.think/2 + time.Duration(rand.Int64N(int64(e.think)+1))
+				if time.Until(deadline) < pause {
+					return
+				}
+				time.Sleep(pause)
 			}
 		})
 	}
