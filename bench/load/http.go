@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -95,43 +94,39 @@ type outcome struct {
 // retries counts the requests get sent again, see get.
 var retries atomic.Int64
 
-// get sends a GET with the session cookie (when not empty) and returns what it got. When writing
-// the request fails on a keep-alive connection the client had used before (the server closed it
-// meanwhile, as Caddy does with idle connections when it reloads), it sends it once more on a
-// new connection, as browsers do; Go's client does that itself only when the write went through.
-// retries counts those.
+// get sends a GET with the session cookie (when not empty) and returns what it got. When the
+// connection failed before any answer (reset, or closed: Caddy closes the keep-alive connections
+// of its old servers when it reloads), it sends it once more, as browsers do with a request that
+// may be repeated; Go's client does that itself only in some of those cases. retries counts them.
 func get(c *http.Client, target, cookie string) outcome {
 	start := time.Now()
-	o, reused := getOnce(c, target, cookie)
+	o := getOnce(c, target, cookie)
 	var op *net.OpError
-	if reused && errors.As(o.err, &op) && op.Op == "write" {
+	if errors.As(o.err, &op) && (op.Op == "read" || op.Op == "write") || errors.Is(o.err, io.EOF) || errors.Is(o.err, io.ErrUnexpectedEOF) {
 		retries.Add(1)
-		o, _ = getOnce(c, target, cookie)
+		o = getOnce(c, target, cookie)
 	}
 	o.took = time.Since(start)
 	return o
 }
 
-// getOnce sends the GET and tells whether it went on a connection used before.
-func getOnce(c *http.Client, target, cookie string) (o outcome, reused bool) {
+// getOnce sends the GET.
+func getOnce(c *http.Client, target, cookie string) outcome {
 	req, err := http.NewRequest(http.MethodGet, target, nil)
 	if err != nil {
-		return outcome{err: err}, false
+		return outcome{err: err}
 	}
 	if cookie != "" {
 		req.Header.Set("Cookie", cookieName+"="+cookie)
 	}
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
-	}))
 	res, err := c.Do(req)
 	if err != nil {
-		return outcome{err: err}, reused
+		return outcome{err: err}
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, 4096))
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	o = outcome{status: res.StatusCode, body: string(body), err: err}
+	o := outcome{status: res.StatusCode, body: string(body), err: err}
 	for _, ck := range res.Cookies() {
 		if ck.Name != cookieName {
 			continue
@@ -142,7 +137,7 @@ func getOnce(c *http.Client, target, cookie string) (o outcome, reused bool) {
 			o.session = ck.Value
 		}
 	}
-	return o, reused
+	return o
 }
 
 // latencies collects request durations from many goroutines.

@@ -41,7 +41,7 @@ func TestScenarios(t *testing.T) {
 			sent := retries.Load()
 			sc.run(e, r)
 			e.stopAll()
-			t.Logf("requests sent again on a new connection: %d", retries.Load()-sent)
+			t.Logf("requests sent again after their connection failed before any answer: %d", retries.Load()-sent)
 			for _, f := range r.failures {
 				t.Error(f)
 			}

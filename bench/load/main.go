@@ -96,7 +96,7 @@ func main() {
 		sc.run(e, r)
 		e.stopAll()
 		if n := retries.Load() - sent; n > 0 {
-			r.figure("requests sent again because the server had closed an idle keep-alive connection: %d", n)
+			r.figure("requests sent again after their connection failed before any answer: %d", n)
 		}
 		r.took = time.Since(start)
 		r.print()
