@@ -148,7 +148,7 @@ func (a *API) Provision(ctx caddy.Context) error {
 // parseURL parses URL, which Validate has checked, once for all the links: for the origin a
 // request's url must be on, and for the text of the links to it around their token.
 func (a *API) parseURL() error {
-	a.linkURL, _ = parseAPIURL(a.URL)
+	a.linkURL, _ = token.ParseLinkURL(a.URL)
 	var err error
 	if a.linkPrefix, a.linkSuffix, err = token.LinkTemplate(a.URL, a.Param); err != nil {
 		return fmt.Errorf("url: %w", err)
@@ -172,7 +172,7 @@ func (a *API) setDefaults() {
 		a.Once = &once
 	}
 	if a.URL != "" && a.Audience == "" {
-		if u, err := parseAPIURL(a.URL); err == nil {
+		if u, err := token.ParseLinkURL(a.URL); err == nil {
 			a.Audience = origin.Of(u)
 		}
 	}
@@ -196,7 +196,7 @@ func (a *API) Validate() error {
 	if a.URL == "" {
 		return errors.New("url: required; the page the links open, such as https://shop.example.com/welcome")
 	}
-	if _, err := parseAPIURL(a.URL); err != nil {
+	if _, err := token.ParseLinkURL(a.URL); err != nil {
 		return fmt.Errorf("url: %w", err)
 	}
 	if claimtext.HasControl(a.Audience) || claimtext.HasControl(a.Issuer) {
@@ -490,22 +490,6 @@ func (a *API) internalError(w http.ResponseWriter, msg string, err error) error 
 		Code: "internal_clerk_error", Message: "Oops, an unexpected error occurred",
 		LongMessage: "There was an internal error on our servers; the gateway's log says more",
 	})
-}
-
-// parseAPIURL parses the absolute http or https URL links point to. Its errors do not repeat the
-// URL.
-func parseAPIURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, errors.New("not a valid URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("not an absolute http or https URL")
-	}
-	if u.User != nil {
-		return nil, errors.New("a link URL must not carry a user name or password")
-	}
-	return u, nil
 }
 
 // Interface guards

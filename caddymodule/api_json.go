@@ -15,6 +15,7 @@ import (
 	"github.com/magiclink-dev/magiclink/internal/claimtext"
 	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
+	"github.com/magiclink-dev/magiclink/token"
 )
 
 // signInToken is Clerk's SignInToken object, as the API answers it: appendJSON writes it as
@@ -332,7 +333,7 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		return p, paramInvalid("path", err.Error())
 	}
 	if p.URL != "" {
-		u, err := parseAPIURL(p.URL)
+		u, err := token.ParseLinkURL(p.URL)
 		if err != nil {
 			return p, paramInvalid("url", err.Error())
 		}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +35,33 @@ func TestLinkRule(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRejected(t, serve(m, newGWRequest(http.MethodGet, u.RequestURI())), ReasonInvalid)
+	}
+}
+
+// TestLinkURLRule runs the shared table of page URLs through the issuing API's url field: the
+// pages of links on the API's origin are taken, the pages no link may be made for refused alike.
+func TestLinkURLRule(t *testing.T) {
+	linkURL, err := url.Parse("https://x.example/welcome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(page string) []byte {
+		b, err := json.Marshal(map[string]string{"user_id": "u", "url": page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tt := range ruletest.Links {
+		if _, rejected := parseCreateRequest(body(tt.URL), linkURL, time.Hour); rejected != nil {
+			t.Errorf("%s: url %q refused: %s", tt.Name, tt.URL, rejected.LongMessage)
+		}
+	}
+	for _, tt := range ruletest.BadPages {
+		_, rejected := parseCreateRequest(body(tt.URL), linkURL, time.Hour)
+		if rejected == nil || rejected.Meta == nil || rejected.Meta.ParamName != "url" || !strings.Contains(rejected.LongMessage, tt.Reason) {
+			t.Errorf("%s: url %q: %+v; want url refused, saying %q", tt.Name, tt.URL, rejected, tt.Reason)
+		}
 	}
 }
 

@@ -23,6 +23,30 @@ func Link(rawURL, param, token string) (string, error) {
 	return prefix + url.QueryEscape(token) + suffix, nil
 }
 
+// ParseLinkURL parses the URL a link is built on: an absolute http or https
+// URL with a host, and without a user name or password (a link carries
+// nothing secret but its token). Its errors say what is wrong without
+// repeating the URL.
+func ParseLinkURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, errors.New("not a valid URL: " + err.Error())
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("not an absolute http or https URL")
+	case u.Host == "":
+		return nil, errors.New("URL has no host")
+	case u.User != nil:
+		return nil, errors.New("URL must not carry a user name or password")
+	}
+	return u, nil
+}
+
 // LinkTemplate returns the text of Link(rawURL, param, token) before and
 // after the query-escaped token, which is the same for every token, so that
 // many links to one URL can be made without parsing it again. A token that
@@ -32,16 +56,9 @@ func LinkTemplate(rawURL, param string) (prefix, suffix string, err error) {
 	if err := queryparam.CheckName(param); err != nil {
 		return "", "", err
 	}
-	u, err := url.Parse(rawURL)
+	u, err := ParseLinkURL(rawURL)
 	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
 		return "", "", errors.New("bad URL: " + err.Error())
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", "", errors.New("bad URL: a link needs an absolute http or https URL")
 	}
 	before, after := queryparam.Split(u.RawQuery, param)
 	u.RawQuery = before + after

@@ -3,6 +3,7 @@ package token_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -55,4 +56,24 @@ func jsonString(s string) raw {
 	}
 	b, _ := json.Marshal(s)
 	return raw(b)
+}
+
+// TestLinkURLRule runs the shared table of page URLs through ParseLinkURL, Link and LinkTemplate.
+func TestLinkURLRule(t *testing.T) {
+	for _, tt := range ruletest.Links {
+		if _, err := token.ParseLinkURL(tt.URL); err != nil {
+			t.Errorf("%s: ParseLinkURL(%q): %v; want it accepted", tt.Name, tt.URL, err)
+		}
+	}
+	for _, tt := range ruletest.BadPages {
+		if _, err := token.ParseLinkURL(tt.URL); err == nil || !strings.Contains(err.Error(), tt.Reason) {
+			t.Errorf("%s: ParseLinkURL(%q) = %v; want an error saying %q", tt.Name, tt.URL, err, tt.Reason)
+		}
+		if _, err := token.Link(tt.URL, "token", ruletest.Token); err == nil || !strings.Contains(err.Error(), tt.Reason) {
+			t.Errorf("%s: Link(%q) = %v; want an error saying %q", tt.Name, tt.URL, err, tt.Reason)
+		}
+		if _, _, err := token.LinkTemplate(tt.URL, "token"); err == nil || !strings.Contains(err.Error(), tt.Reason) {
+			t.Errorf("%s: LinkTemplate(%q) = %v; want an error saying %q", tt.Name, tt.URL, err, tt.Reason)
+		}
+	}
 }

@@ -345,7 +345,7 @@ func (s *rowSigner) target(raw string) *linkTarget {
 	}
 	t := &linkTarget{raw: raw}
 	s.last = t
-	u, err := parseLinkURL(raw)
+	u, err := token.ParseLinkURL(raw)
 	if err != nil {
 		t.err = fmt.Errorf("url: %w", err)
 		return t

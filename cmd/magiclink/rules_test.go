@@ -34,6 +34,22 @@ func TestLinkRule(t *testing.T) {
 	}
 }
 
+// TestLinkURLRule runs the shared table of page URLs no link may be made for through sign --url
+// and sign --csv.
+func TestLinkURLRule(t *testing.T) {
+	prefix := newKey(t, "EdDSA")
+	for _, tt := range ruletest.BadPages {
+		code, _, stderr := cli(t, "", "sign", "--key", prefix+".private.jwk", "--sub", "u", "--url", tt.URL)
+		if code != exitUsage || !strings.Contains(stderr, tt.Reason) {
+			t.Errorf("%s: sign --url %q: exit %d, %q; want a usage error saying %q", tt.Name, tt.URL, code, stderr, tt.Reason)
+		}
+		code, _, stderr = cli(t, "sub,url\nu,"+csvField(tt.URL)+"\n", "sign", "--key", prefix+".private.jwk", "--csv", "-")
+		if code == exitOK || !strings.Contains(stderr, tt.Reason) {
+			t.Errorf("%s: sign --csv with url %q: exit %d, %q; want a refusal saying %q", tt.Name, tt.URL, code, stderr, tt.Reason)
+		}
+	}
+}
+
 // csvField quotes s as one CSV field.
 func csvField(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"time"
 
@@ -98,7 +97,7 @@ func checkSignFlags(rest []string, set map[string]bool, keyFile, csvFile, sub, a
 		return fmt.Errorf("--path %q: %w; the gateway could never accept it", path, err)
 	}
 	if linkURL != "" {
-		if _, err := parseLinkURL(linkURL); err != nil {
+		if _, err := token.ParseLinkURL(linkURL); err != nil {
 			return fmt.Errorf("--url: %w", err)
 		}
 	}
@@ -132,7 +131,7 @@ type signResult struct {
 func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr io.Writer) int {
 	aud := o.aud
 	if aud == "" {
-		u, err := parseLinkURL(o.url)
+		u, err := token.ParseLinkURL(o.url)
 		if err != nil {
 			return failure(stderr, "sign", fmt.Errorf("--url: %w", err))
 		}
@@ -184,26 +183,6 @@ func signOne(o signOptions, sub, email, name string, asJSON bool, stdout, stderr
 		return failure(stderr, "sign", err)
 	}
 	return exitOK
-}
-
-// parseLinkURL parses the absolute http or https URL a link points to. Its
-// errors do not repeat the URL, which may carry a token.
-func parseLinkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("not a valid URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, errors.New("not an absolute http or https URL")
-	}
-	if u.Host == "" {
-		return nil, errors.New("URL has no host")
-	}
-	return u, nil
 }
 
 // isTerminal reports whether w is a terminal.

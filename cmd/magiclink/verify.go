@@ -127,7 +127,7 @@ func tokenFromArg(arg, param string) (string, error) {
 	if !strings.HasPrefix(arg, "http://") && !strings.HasPrefix(arg, "https://") {
 		return arg, nil
 	}
-	u, err := parseLinkURL(arg)
+	u, err := token.ParseLinkURL(arg)
 	if err != nil {
 		return "", fmt.Errorf("the link: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Package ruletest holds the tables that show every caller of the one path
-// rule (package pathscope) and the one query rule (package queryparam)
-// agrees with the others: token.Link and the Signer, the Verifier, the
+// rule (package pathscope), the one query rule (package queryparam) and the
+// one link URL rule (token.ParseLinkURL) agrees with the others: token.Link and the Signer, the Verifier, the
 // gateway and the CLI each run these tables in their own tests. It is
 // imported by tests only.
 package ruletest
@@ -33,6 +33,20 @@ var Links = []LinkCase{
 	{"escaped parameter name", "https://x.example/p?%74oken=old&y=2", "https://x.example/p?token=" + Token + "&y=2", "/p?y=2"},
 	{"fragment kept", "https://x.example/p?a=1#top", "https://x.example/p?a=1&token=" + Token + "#top", "/p?a=1"},
 	{"order kept", "https://x.example/p?z=9&a=1&m=%41", "https://x.example/p?z=9&a=1&m=%41&token=" + Token, "/p?z=9&a=1&m=%41"},
+}
+
+// BadPages are page URLs no link may be made for, each with the words its
+// refusal contains: token.ParseLinkURL, token.Link, magiclink sign --url and
+// the issuing API's url all refuse them alike. Every page of Links is one a
+// link may be made for.
+var BadPages = []struct{ Name, URL, Reason string }{
+	{"relative", "/welcome", "not an absolute http or https URL"},
+	{"another scheme", "ftp://x.example/p", "not an absolute http or https URL"},
+	{"no scheme", "x.example/p", "not an absolute http or https URL"},
+	{"no host", "https:///p", "URL has no host"},
+	{"user name", "https://alice@x.example/p", "must not carry a user name or password"},
+	{"password", "https://alice:secret@x.example/p", "must not carry a user name or password"},
+	{"space in the host", "https://exa mple.com/", "not a valid URL"},
 }
 
 // A PathCase is a path scope given to the signer.
