@@ -103,6 +103,9 @@ func get(c *http.Client, target, cookie string) outcome {
 	o := getOnce(c, target, cookie)
 	var op *net.OpError
 	if errors.As(o.err, &op) && (op.Op == "read" || op.Op == "write") || errors.Is(o.err, io.EOF) || errors.Is(o.err, io.ErrUnexpectedEOF) {
+		// The other idle connections to that server may be closed too: drop them all, so that
+		// the request goes on a new one.
+		c.CloseIdleConnections()
 		retries.Add(1)
 		o = getOnce(c, target, cookie)
 	}
