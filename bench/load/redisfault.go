@@ -36,7 +36,7 @@ func redisFault(e *env, r *report) {
 		r.fail("%v", err)
 		return
 	}
-	global := fmt.Sprintf("\tmagic_link {\n\t\tstore redis redis://127.0.0.1:%d\n\t\ttimeout 1s\n\t}\n", rp)
+	global := fmt.Sprintf("\tmagic_link {\n\t\tstore redis redis://127.0.0.1:%d\n\t}\n", rp)
 	var sites [2]string
 	for i, p := range []int{pa, pb} {
 		name := "redis-" + string(rune('a'+i))
