@@ -13,6 +13,7 @@ import (
 
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
 	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/jsonstr"
 	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/token"
@@ -47,79 +48,26 @@ func newSignInToken(l store.Link) signInToken {
 // included.
 func (t *signInToken) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"object":`...)
-	dst = appendJSONString(dst, t.Object)
+	dst = jsonstr.Append(dst, t.Object)
 	dst = append(dst, `,"id":`...)
-	dst = appendJSONString(dst, t.ID)
+	dst = jsonstr.Append(dst, t.ID)
 	dst = append(dst, `,"status":`...)
-	dst = appendJSONString(dst, t.Status)
+	dst = jsonstr.Append(dst, t.Status)
 	dst = append(dst, `,"user_id":`...)
-	dst = appendJSONString(dst, t.UserID)
+	dst = jsonstr.Append(dst, t.UserID)
 	if t.Token != "" {
 		dst = append(dst, `,"token":`...)
-		dst = appendJSONString(dst, t.Token)
+		dst = jsonstr.Append(dst, t.Token)
 	}
 	if t.URL != "" {
 		dst = append(dst, `,"url":`...)
-		dst = appendJSONString(dst, t.URL)
+		dst = jsonstr.Append(dst, t.URL)
 	}
 	dst = append(dst, `,"created_at":`...)
 	dst = strconv.AppendInt(dst, t.CreatedAt, 10)
 	dst = append(dst, `,"updated_at":`...)
 	dst = strconv.AppendInt(dst, t.UpdatedAt, 10)
 	return append(dst, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string exactly as encoding/json writes it with HTML escaping
-// off: '"', '\\' and the control characters escaped (\b, \f, \n, \r and \t short, the others as
-// \u00XX), each byte of invalid UTF-8 as \ufffd, and U+2028 and U+2029 as \u2028 and \u2029.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // clerkError is one error of Clerk's error response.

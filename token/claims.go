@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/jsonstr"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
 
@@ -79,7 +79,7 @@ func (c *Claims) appendJSON(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, a)
+			dst = jsonstr.Append(dst, a)
 		}
 		dst = append(dst, ']')
 	}
@@ -107,7 +107,7 @@ func appendString(dst []byte, name, value string, first bool) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	dst = append(dst, `":`...)
-	return appendJSONString(dst, value)
+	return jsonstr.Append(dst, value)
 }
 
 func appendDate(dst []byte, name string, t time.Time) []byte {
@@ -118,51 +118,6 @@ func appendDate(dst []byte, name string, t time.Time) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, `":`...)
 	return strconv.AppendInt(dst, t.Unix(), 10)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as with encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // parseClaims decodes a claims set. Member names are case-sensitive;

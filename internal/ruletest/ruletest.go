@@ -1,8 +1,10 @@
 // Package ruletest holds the tables that show every caller of the one path
 // rule (package pathscope), the one query rule (package queryparam) and the
-// one link URL rule (token.ParseLinkURL) agrees with the others: token.Link and the Signer, the Verifier, the
-// gateway and the CLI each run these tables in their own tests. It is
-// imported by tests only.
+// one link URL rule (token.ParseLinkURL) agrees with the others: token.Link
+// and the Signer, the Verifier, the gateway and the CLI each run these tables
+// in their own tests. It also holds the texts the one JSON string encoder
+// (package jsonstr) is held to encoding/json with. It is imported by tests
+// only.
 package ruletest
 
 // Token is the token the link cases put in their links: what a real token
@@ -97,4 +99,21 @@ var Repeated = []string{
 	"https://x.example/p?token=" + Token + "&token=" + Token,
 	"https://x.example/p?token=" + Token + "&tok%65n=" + Token,
 	"https://x.example/p?token=" + Token + "&token",
+}
+
+// JSONStrings are texts whose JSON encoding takes every escape encoding/json has: jsonstr.Append
+// and the encoders that use it are held to encoding/json with them.
+var JSONStrings = []string{
+	"",
+	"plain user_42",
+	`quote " and backslash \ and slash /`,
+	"<script>alert('x')</script> & more",
+	"\x00\x01\x07\x08\x09\x0a\x0b\x0c\x0d\x1b\x1f\x20\x7f",
+	"line\u2028separator\u2029paragraph",
+	"\u2027\u202a\u00a0\ufeff\ufffd",
+	"café 日本 🎉",
+	"invalid \xff\xfe UTF-8 \xc3",
+	"\xe2\x80\xa8 and a cut \xe2\x80",
+	"\xed\xa0\x80 surrogate",
+	"https://shop.example.com/welcome?a=<b>&c=\"d\"#\\e",
 }
