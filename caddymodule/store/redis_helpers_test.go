@@ -26,97 +26,23 @@ func openTestRedis(t testing.TB, addr string) *RedisStore {
 	return s
 }
 
-// replyDropper is a TCP proxy in front of Redis that loses the reply to the
-// first command containing marker: it forwards the command, waits for
-// Redis's reply, then closes the client's connection instead of passing the
-// reply on, as a network failure after the server did the work would.
-type replyDropper struct {
+// replyProxy is a TCP proxy in front of Redis that passes commands at once and interferes with
+// the reply to a command containing its marker: it passes it on after delay, or, for the first
+// such reply when dropFirst is set, closes the client's connection instead (as a network failure
+// after the server did the work would). Redis has done what it was told long before its client
+// hears of it.
+type replyProxy struct {
 	addr    string
-	marker  []byte
-	dropped atomic.Int32
-	l       net.Listener
-	wg      sync.WaitGroup
+	dropped atomic.Int32 // replies dropped
 }
 
-func newReplyDropper(t *testing.T, upstream string, marker string) *replyDropper {
+func newReplyProxy(t *testing.T, upstream, marker string, delay time.Duration, dropFirst bool) *replyProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &replyDropper{addr: l.Addr().String(), marker: []byte(marker), l: l}
-	t.Cleanup(func() {
-		l.Close()
-		p.wg.Wait()
-	})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.wg.Add(2)
-			var drop atomic.Bool
-			go func() {
-				defer p.wg.Done()
-				defer u.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if bytes.Contains(buf[:n], p.marker) && p.dropped.CompareAndSwap(0, 1) {
-							drop.Store(true)
-						}
-						if _, werr := u.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-			go func() {
-				defer p.wg.Done()
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := u.Read(buf)
-					if n > 0 {
-						if drop.Load() {
-							u.Close()
-							return
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return p
-}
-
-// newReplyDelayer starts a TCP proxy in front of Redis that passes commands at once, and the
-// replies that follow a command containing marker after delay (Redis has done what it was told
-// long before its client hears of it); it returns the proxy's address.
-func newReplyDelayer(t *testing.T, upstream, marker string, delay time.Duration) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := &replyProxy{addr: l.Addr().String()}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		l.Close()
@@ -133,44 +59,50 @@ func newReplyDelayer(t *testing.T, upstream, marker string, delay time.Duration)
 				c.Close()
 				continue
 			}
-			var slow atomic.Bool
+			var marked atomic.Bool // the reply read next follows a marked command
 			wg.Go(func() {
 				defer u.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if bytes.Contains(buf[:n], []byte(marker)) {
-							slow.Store(true)
-						}
-						if _, werr := u.Write(buf[:n]); werr != nil {
-							return
-						}
+				pipe(u, c, func(b []byte) bool {
+					if bytes.Contains(b, []byte(marker)) {
+						marked.Store(true)
 					}
-					if err != nil {
-						return
-					}
-				}
+					return true
+				})
 			})
 			wg.Go(func() {
 				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := u.Read(buf)
-					if n > 0 {
-						if slow.Load() {
-							time.Sleep(delay)
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
+				pipe(c, u, func([]byte) bool {
+					if !marked.Swap(false) {
+						return true
 					}
-					if err != nil {
-						return
+					if dropFirst && p.dropped.CompareAndSwap(0, 1) {
+						return false
 					}
-				}
+					time.Sleep(delay)
+					return true
+				})
 			})
 		}
 	})
-	return l.Addr().String()
+	return p
+}
+
+// pipe copies from src to dst, each chunk once pass agrees; it stops at the first error, or when
+// pass refuses a chunk.
+func pipe(dst, src net.Conn, pass func([]byte) bool) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !pass(buf[:n]) {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -236,7 +236,7 @@ func TestRedisConsumeAcrossInstances(t *testing.T) {
 
 func TestRedisConsumeRetryAfterLostReply(t *testing.T) {
 	srv := startRedis(t)
-	proxy := newReplyDropper(t, srv.Addr, "used:lost-reply")
+	proxy := newReplyProxy(t, srv.Addr, "used:lost-reply", 0, true)
 	s := openTestRedis(t, proxy.addr)
 	ctx := context.Background()
 	first, err := s.Consume(ctx, "lost-reply", time.Now().Add(time.Hour))
@@ -255,7 +255,7 @@ func TestRedisConsumeRetryAfterLostReply(t *testing.T) {
 // so that the link, which the caller was told nothing about, still works.
 func TestRedisConsumeTakenBackAfterTimeout(t *testing.T) {
 	srv := startRedis(t)
-	slow, err := OpenRedis(RedisOptions{Addresses: []string{newReplyDelayer(t, srv.Addr, "used:late-reply", 300*time.Millisecond)}, Timeout: 100 * time.Millisecond})
+	slow, err := OpenRedis(RedisOptions{Addresses: []string{newReplyProxy(t, srv.Addr, "used:late-reply", 300*time.Millisecond, false).addr}, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestRedisConsumeTakenBackAfterTimeout(t *testing.T) {
 // once Redis returns: the undo keeps trying while Redis is gone.
 func TestRedisConsumeTakenBackAfterCrash(t *testing.T) {
 	srv := redistest.StartDurable(t)
-	s, err := OpenRedis(RedisOptions{Addresses: []string{newReplyDelayer(t, srv.Addr, "used:crash", 5*time.Second)}, Timeout: 300 * time.Millisecond})
+	s, err := OpenRedis(RedisOptions{Addresses: []string{newReplyProxy(t, srv.Addr, "used:crash", 5*time.Second, false).addr}, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
