@@ -219,26 +219,19 @@ func (a *App) Validate() error {
 
 // use records that a handler with these settings relies on the app, so that revocations are kept
 // as long as they can matter to it.
-func (a *App) use(maxLinkAge, leeway, sessionTTL time.Duration) {
+func (a *App) use(maxLinkAge, sessionTTL time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.horizon = max(a.horizon, revocationHorizon(maxLinkAge, leeway, sessionTTL))
+	a.horizon = max(a.horizon, maxLinkAge+sessionTTL)
 }
 
-// revocationHorizon is how long a revocation can matter to a handler: a link issued just before
-// it is accepted for max_link_age and the leeway after its expiry, and a session it opened lasts
-// session_ttl after that.
-func revocationHorizon(maxLinkAge, leeway, sessionTTL time.Duration) time.Duration {
-	return maxLinkAge + leeway + sessionTTL
-}
-
-// revocationLifetime is how long a revocation made now can matter to the handlers using the app
-// (to handlers with the default settings, when none has said).
+// revocationLifetime is how long a revocation made now can matter: a link issued just before it
+// lives max_link_age, and a session it opened session_ttl after that.
 func (a *App) revocationLifetime() time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.horizon == 0 {
-		return revocationHorizon(token.DefaultMaxLinkAge, token.DefaultLeeway, DefaultSessionTTL)
+		return token.DefaultMaxLinkAge + DefaultSessionTTL
 	}
 	return a.horizon
 }

@@ -252,7 +252,7 @@ func (m *MagicLink) provisionApp(ctx caddy.Context) error {
 				return nil
 			}
 			a := app.(*App)
-			a.use(time.Duration(m.MaxLinkAge), time.Duration(*m.Leeway), time.Duration(m.SessionTTL))
+			a.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
 			return a
 		})
 		return nil
@@ -262,7 +262,7 @@ func (m *MagicLink) provisionApp(ctx caddy.Context) error {
 		return fmt.Errorf("magic_link app: %w", err)
 	}
 	app := v.(*App)
-	app.use(time.Duration(m.MaxLinkAge), time.Duration(*m.Leeway), time.Duration(m.SessionTTL))
+	app.use(time.Duration(m.MaxLinkAge), time.Duration(m.SessionTTL))
 	m.app = func() *App { return app }
 	return nil
 }
