@@ -49,8 +49,13 @@ func TestIntegrationMetrics(t *testing.T) {
 	keys := newGWKeys(t)
 	upstream := newUpstream(t)
 	s := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
-	startCaddy(t, t.TempDir(), s)
+	confirm := site{port: freePort(), block: gatewayBlock(keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n\t\tredeem confirm\n")}
+	startCaddy(t, t.TempDir(), s, confirm)
 	before := scrape(t)
+
+	if res, _ := fetch(t, browser(t), http.MethodGet, confirm.url("/?token="+keys.link(t, nil)), nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("a link with redeem confirm: status %d, want the confirmation page", res.StatusCode)
+	}
 
 	c := browser(t)
 	res, _ := fetch(t, c, http.MethodGet, s.url("/?token="+keys.link(t, nil)), nil)
@@ -74,6 +79,7 @@ func TestIntegrationMetrics(t *testing.T) {
 		delta  float64
 	}{
 		{`caddy_magic_link_links_total{outcome="accepted",reason=""}`, 1},
+		{`caddy_magic_link_links_total{outcome="confirm_page",reason=""}`, 1},
 		{`caddy_magic_link_links_total{outcome="rejected",reason="expired"}`, 1},
 		{`caddy_magic_link_links_total{outcome="rejected",reason="invalid"}`, 1},
 		{`caddy_magic_link_links_total{outcome="rejected",reason="outside_scope"}`, 1},
