@@ -82,7 +82,7 @@ func connections(e *env, r *report) {
 	for _, u := range b.answers.unexpected("200") {
 		r.fail("reverse_proxy alone: unexpected answers: %s", u)
 	}
-	r.figure("gateway ÷ reverse_proxy alone: req/s %.2f, peak RSS %.2f", g.rate/b.rate, float64(g.peak)/float64(b.peak))
+	r.figure("gateway ÷ reverse_proxy alone: req/s %.2f, peak RSS %.2f", g.rate()/b.rate(), float64(g.peak)/float64(b.peak))
 	// Memory is bounded by what Caddy itself holds per connection and per request in flight.
 	r.check(g.peak <= b.peak*5/4+32<<10, "the gateway's peak RSS (%d MiB) is over 1.25 × that of reverse_proxy alone (%d MiB) + 32 MiB",
 		g.peak>>10, b.peak>>10)
@@ -93,17 +93,19 @@ type holdStats struct {
 	opened, dialErrors  int
 	requests, broken    int64
 	elapsed             time.Duration
-	rate                float64 // requests per second
 	p50, p99, slowest   time.Duration
 	answers             counts
 	before, peak, after int64 // Caddy's RSS before the connections, at its peak, after; KiB
 	connsTook           time.Duration
 }
 
+// rate is the requests per second.
+func (s *holdStats) rate() float64 { return float64(s.requests) / s.elapsed.Seconds() }
+
 func (s *holdStats) String() string {
 	return fmt.Sprintf("%d connections opened in %.1fs; %d requests in %.1fs: %.0f req/s, latency p50 %s, p99 %s, max %s; answers %s; "+
 		"Caddy RSS %d MiB before, %d MiB peak, %d MiB after",
-		s.opened, s.connsTook.Seconds(), s.requests, s.elapsed.Seconds(), s.rate, s.p50.Round(time.Microsecond),
+		s.opened, s.connsTook.Seconds(), s.requests, s.elapsed.Seconds(), s.rate(), s.p50.Round(time.Microsecond),
 		s.p99.Round(time.Microsecond), s.slowest.Round(time.Microsecond), &s.answers, s.before>>10, s.peak>>10, s.after>>10)
 }
 
@@ -174,7 +176,6 @@ func (e *env) holdConns(r *report, caddy *caddyProcess, port int, conn func(i in
 	wg.Wait()
 	s.elapsed = time.Since(start)
 	s.requests, s.broken = requests.Load(), broken.Load()
-	s.rate = float64(s.requests) / s.elapsed.Seconds()
 	s.p50, s.p99, s.slowest = lat.quantile(0.5), lat.quantile(0.99), lat.quantile(1)
 	var err error
 	if s.after, s.peak, err = caddy.memory(); err != nil {
