@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/magiclink-dev/magiclink/internal/freeport"
 	"github.com/magiclink-dev/magiclink/token"
 )
 
@@ -48,14 +49,14 @@ func TestMain(m *testing.M) {
 // adminPort is the loopback port of the admin endpoint of the Caddy the integration tests run.
 var adminPort = sync.OnceValue(freePort)
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no other test of
+// this process was given.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Take()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // echo is what the test upstream answers: the identity headers, the request URI, the Remote-User

@@ -12,24 +12,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/magiclink-dev/magiclink/internal/freeport"
 )
 
-// freePorts returns n distinct free loopback ports.
+// freePorts returns n free loopback ports, none returned before in this process.
 func freePorts(n int) ([]int, error) {
-	var ports []int
-	var held []net.Listener
-	defer func() {
-		for _, ln := range held {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports := make([]int, n)
+	for i := range ports {
+		port, err := freeport.Take()
 		if err != nil {
 			return nil, err
 		}
-		held = append(held, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports[i] = port
 	}
 	return ports, nil
 }

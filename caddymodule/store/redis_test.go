@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/magiclink-dev/magiclink/internal/freeport"
 	"github.com/magiclink-dev/magiclink/internal/redistest"
 )
 
@@ -58,13 +60,11 @@ func TestOpenRedisURLErrorHidesPassword(t *testing.T) {
 // refused at once.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Take()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // silentPort returns a loopback address that accepts connections and never

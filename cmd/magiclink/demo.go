@@ -115,15 +115,20 @@ func demo(ctx context.Context, stdout io.Writer, opts demoOptions) (err error) {
 		}
 	}()
 
-	addr, fellBack, err := freeAddr(opts.Listen, opts.FallBack)
+	siteListener, fellBack, err := reserveAddr(opts.Listen, opts.FallBack)
 	if err != nil {
 		return err
 	}
+	apiListener, _, err := reserveAddr(net.JoinHostPort(host, "0"), false)
+	if err != nil {
+		siteListener.Close()
+		return err
+	}
+	// Both are held until both are chosen, so the two addresses differ; Caddy binds them next.
+	addr, apiAddr := siteListener.Addr().String(), apiListener.Addr().String()
+	siteListener.Close()
+	apiListener.Close()
 	origin := "http://" + addr
-	apiAddr, _, err := freeAddr(net.JoinHostPort(host, "0"), false)
-	if err != nil {
-		return err
-	}
 	site := demoSite{origin: origin, addr: addr, upstream: appListener.Addr().String(), keyFile: keyFile,
 		apiAddr: apiAddr, privateFile: privateFile, apiSecret: apiSecret}
 	cfg, err := demoConfig(demoCaddyfile(site, dir, opts.Logs))
@@ -169,23 +174,20 @@ func demoHost(listen string) (string, error) {
 	return host, nil
 }
 
-// freeAddr returns listen with port 0 replaced by a free port. When nothing can listen on listen
-// and fallBack is set, it returns a free port on the same host instead, and fellBack is true.
-func freeAddr(listen string, fallBack bool) (addr string, fellBack bool, err error) {
-	ln, err := net.Listen("tcp", listen)
+// reserveAddr listens on listen (port 0 picks a free port); the caller closes the listener once
+// it knows the address. When nothing can listen on listen and fallBack is set, it listens on a
+// free port of the same host instead, and fellBack is true.
+func reserveAddr(listen string, fallBack bool) (ln net.Listener, fellBack bool, err error) {
+	ln, err = net.Listen("tcp", listen)
 	if err != nil && fallBack {
 		host, _, _ := net.SplitHostPort(listen)
 		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
 		fellBack = true
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("cannot listen on %s: %w; choose another address with --listen", listen, err)
+		return nil, false, fmt.Errorf("cannot listen on %s: %w; choose another address with --listen", listen, err)
 	}
-	addr = ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", false, err
-	}
-	return addr, fellBack, nil
+	return ln, fellBack, nil
 }
 
 // demoSite is what the demo's Caddyfile serves.

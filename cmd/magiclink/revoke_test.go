@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/magiclink-dev/magiclink/internal/freeport"
 )
 
 // startAdmin runs Caddy in this process with its admin endpoint at listen (a caddy network
@@ -38,15 +40,15 @@ func startAdmin(t *testing.T, listen string, withApp bool) {
 	})
 }
 
-// loopbackAddr returns a loopback host:port that was free a moment ago.
+// loopbackAddr returns a loopback host:port that was free a moment ago and that no other test of
+// this process was given.
 func loopbackAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Take()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // held lists the revocations the admin endpoint at addr holds, as "kind value" strings.

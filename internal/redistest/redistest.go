@@ -14,7 +14,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/magiclink-dev/magiclink/internal/freeport"
 )
 
 // Server is one redis-server process.
@@ -253,21 +254,9 @@ func (s *Server) run() error {
 // it, which a cluster node uses for its bus.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		port := 20000 + rand.IntN(10000)
-		if free(port) && free(port+10000) {
-			return port
-		}
-	}
-	t.Fatal("no free loopback port")
-	return 0
-}
-
-func free(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	port, err := freeport.TakeWithBus(10000)
 	if err != nil {
-		return false
+		t.Fatal(err)
 	}
-	l.Close()
-	return true
+	return port
 }
