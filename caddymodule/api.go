@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -377,13 +378,15 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 		UpdatedAt: now,
 		ExpiresAt: c.Expiry,
 	}
-	ctx, cancel := a.storeContext(r)
-	defer cancel()
-	if err := a.app.state.store.PutLink(ctx, rec); err != nil {
+	// One store operation, bounded by the store's own timeout.
+	if err := a.app.state.store.PutLink(r.Context(), rec); err != nil {
 		return a.storeError(w, "recording a link failed", c.ID, err)
 	}
-	a.logger.Info("sign-in token created", zap.String("id", c.ID), zap.String("user_id", c.Subject),
-		zap.Time("expires", c.Expiry), zap.Bool("once", once))
+	logLink(r, c.ID, c.Subject)
+	if ce := a.logger.Check(zapcore.DebugLevel, "sign-in token created"); ce != nil {
+		ce.Write(zap.String("id", c.ID), zap.String("user_id", c.Subject), zap.Time("expires", c.Expiry),
+			zap.Bool("once", once))
+	}
 	res := newSignInToken(rec)
 	res.Token = tok
 	res.URL = link
@@ -415,6 +418,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) error {
 			rec.Status, rec.UpdatedAt = store.StatusAccepted, at
 		}
 	}
+	logLink(r, id, rec.UserID)
 	res := newSignInToken(rec)
 	return writeSignInToken(w, &res)
 }
@@ -459,9 +463,20 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request, id string) error {
 	if err != nil {
 		return a.storeError(w, "recording a link as revoked failed", id, err)
 	}
+	logLink(r, id, rec.UserID)
 	a.logger.Info("sign-in token revoked", zap.String("id", id), zap.String("user_id", rec.UserID))
 	res := newSignInToken(rec)
 	return writeSignInToken(w, &res)
+}
+
+// logLink adds the link id and user id a request created, read or revoked to its line in the
+// access log (when the site has one): one line per request, as for every other request, and
+// never the token.
+func logLink(r *http.Request, id, userID string) {
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("link_id", id))
+		extra.Add(zap.String("link_user_id", userID))
+	}
 }
 
 // storeContext bounds a request's store operations by the app's timeout.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,9 +52,10 @@ func (k gwKeys) verify(t testing.TB, tok string) *token.Claims {
 // apiEnv is a Caddy with a gateway site in front of an upstream and an API site minting links to
 // the gateway, both using one magic_link app.
 type apiEnv struct {
-	keys    gwKeys
-	gw, api site
-	linkURL string // the API's url
+	keys      gwKeys
+	gw, api   site
+	linkURL   string // the API's url
+	accessLog string // the file of the API site's access log
 }
 
 // startAPI starts an apiEnv. global holds the app's global options (a file store under a temporary
@@ -64,9 +66,11 @@ func startAPI(t *testing.T, global, apiExtra string) apiEnv {
 	upstream := newUpstream(t)
 	e.gw = site{port: freePort(), block: gatewayBlock(e.keys.keyFile, upstream, "\t\tsession_secret "+gwSecret+"\n")}
 	e.linkURL = e.gw.url("/welcome?utm=mail")
+	e.accessLog = filepath.Join(t.TempDir(), "api-access.log")
 	e.api = site{port: freePort(), block: fmt.Sprintf(
-		"\tmagic_link_api {\n\t\tkey %s\n\t\tsecret_key %s\n\t\turl %q\n\t\taudience %s\n%s\t}\n\trespond \"not the API\" 418\n",
-		e.keys.privateFile, apiSecretKey, e.linkURL, gwAudience, apiExtra)}
+		"\tlog {\n\t\toutput file %s\n\t}\n"+
+			"\tmagic_link_api {\n\t\tkey %s\n\t\tsecret_key %s\n\t\turl %q\n\t\taudience %s\n%s\t}\n\trespond \"not the API\" 418\n",
+		e.accessLog, e.keys.privateFile, apiSecretKey, e.linkURL, gwAudience, apiExtra)}
 	if global == "" {
 		global = fmt.Sprintf("\tmagic_link {\n\t\tstore file %s\n\t}\n", filepath.Join(t.TempDir(), "state.db"))
 	}
@@ -271,6 +275,80 @@ func TestAPIFlow(t *testing.T) {
 }
 
 // TestAPIRevokeReusableLink revokes a link that is not one-time: the link itself stops working.
+// TestAPIAccessLog checks that the access log line of each create, get and revoke names the link's
+// id and user id, that a refused request names none, and that no line holds a token or the
+// secret key.
+func TestAPIAccessLog(t *testing.T) {
+	e := startAPI(t, "", "")
+	tok := e.create(t, `{"user_id":"user_access_log"}`)
+	e.get(t, tok.ID)
+	if res := e.call(t, apiRequest{http.MethodPost, "/v1/sign_in_tokens/" + tok.ID + "/revoke", bearer, ""}); res.status != http.StatusOK {
+		t.Fatalf("revoke: status %d (%s), want 200", res.status, res.body)
+	}
+	if res := e.call(t, apiRequest{http.MethodPost, "/v1/sign_in_tokens", bearer, `{"user_id":`}); res.status != http.StatusUnprocessableEntity {
+		t.Fatalf("a body cut short: status %d (%s), want 422", res.status, res.body)
+	}
+
+	type line struct {
+		Request struct {
+			Method, URI string
+		}
+		Status     int
+		LinkID     *string `json:"link_id"`
+		LinkUserID *string `json:"link_user_id"`
+	}
+	val := func(p *string) string {
+		if p == nil {
+			return "(absent)"
+		}
+		return *p
+	}
+	var lines []line
+	var raw string
+	for deadline := time.Now().Add(5 * time.Second); len(lines) < 4 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(e.accessLog)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		raw, lines = string(b), nil
+		for _, l := range strings.Split(strings.TrimSpace(raw), "\n") {
+			var v line
+			if json.Unmarshal([]byte(l), &v) == nil && v.Request.URI != "" {
+				lines = append(lines, v)
+			}
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("the access log has %d request lines, want 4:\n%s", len(lines), raw)
+	}
+	for i, want := range []struct {
+		method, uri string
+		named       bool
+	}{
+		{http.MethodPost, "/v1/sign_in_tokens", true},
+		{http.MethodGet, "/v1/sign_in_tokens/" + tok.ID, true},
+		{http.MethodPost, "/v1/sign_in_tokens/" + tok.ID + "/revoke", true},
+		{http.MethodPost, "/v1/sign_in_tokens", false},
+	} {
+		l := lines[i]
+		if l.Request.Method != want.method || l.Request.URI != want.uri {
+			t.Errorf("line %d: %s %s, want %s %s", i, l.Request.Method, l.Request.URI, want.method, want.uri)
+			continue
+		}
+		switch {
+		case want.named && (l.LinkID == nil || *l.LinkID != tok.ID || l.LinkUserID == nil || *l.LinkUserID != "user_access_log"):
+			t.Errorf("%s %s: link_id %s, link_user_id %s; want %s and user_access_log", want.method, want.uri, val(l.LinkID), val(l.LinkUserID), tok.ID)
+		case !want.named && (l.LinkID != nil || l.LinkUserID != nil):
+			t.Errorf("the refused %s %s names a link: link_id %s, link_user_id %s", want.method, want.uri, val(l.LinkID), val(l.LinkUserID))
+		}
+	}
+	for name, secret := range map[string]string{"the token": tok.Token, "the secret key": apiSecretKey} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("the access log holds %s", name)
+		}
+	}
+}
+
 func TestAPIRevokeReusableLink(t *testing.T) {
 	e := startAPI(t, "", "\t\tonce false\n")
 	s := e.create(t, `{"user_id":"user_9"}`)
