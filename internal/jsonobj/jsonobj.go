@@ -12,13 +12,16 @@ import (
 	"unicode/utf8"
 )
 
+// ErrDuplicate is the error Members wraps when a member name repeats.
+var ErrDuplicate = errors.New("duplicate member")
+
 // Members calls fn for each member of the JSON object in data, in order,
 // with the member's unescaped name and raw value, a substring of data.
 // Anything but one valid JSON object (nested at most 10,000 deep, as
-// encoding/json allows) is an error, and so are duplicate names (compared
-// after unescaping) and names that are not valid UTF-8. The object is
-// validated whole before fn is called; Members returns the first error fn
-// returns.
+// encoding/json allows) is an error, and so are names that are not valid
+// UTF-8 and duplicate names, compared after unescaping: their error wraps
+// ErrDuplicate. The object is validated whole before fn is called; Members
+// returns the first error fn returns.
 func Members(data string, fn func(name, value string) error) error {
 	var buf [16]member
 	list, err := scanObject(data, buf[:0])
@@ -34,7 +37,7 @@ func Members(data string, fn func(name, value string) error) error {
 		}
 		for _, n := range names {
 			if n == name {
-				return fmt.Errorf("duplicate member %q", truncate(name))
+				return fmt.Errorf("%w %q", ErrDuplicate, truncate(name))
 			}
 		}
 		names = append(names, name)

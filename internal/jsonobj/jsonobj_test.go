@@ -263,3 +263,27 @@ func FuzzMembers(f *testing.F) {
 	}
 	f.Fuzz(checkMembers)
 }
+
+// TestMembersDuplicate checks that the error of a repeated name, and only that one, wraps
+// ErrDuplicate: a repeat in a nested object is no duplicate, and the whole object is validated
+// before names are compared.
+func TestMembersDuplicate(t *testing.T) {
+	for _, tt := range []struct {
+		data string
+		dup  bool
+	}{
+		{`{"a":1,"a":2}`, true},
+		{`{"a":1,"\u0061":2}`, true},
+		{`{"\ud800":1,"\udbff":2}`, true},
+		{`{"a":{"b":1,"b":2}}`, false},
+		{`{"a":1,"b":{"a":2}}`, false},
+		{`{"a":1,"a":2`, false},
+		{`{"a":1,"a":2,}`, false},
+		{`[{"a":1,"a":2}]`, false},
+	} {
+		err := Members(tt.data, func(string, string) error { return nil })
+		if errors.Is(err, ErrDuplicate) != tt.dup {
+			t.Errorf("Members(%q) = %v, want a duplicate error %v", tt.data, err, tt.dup)
+		}
+	}
+}
