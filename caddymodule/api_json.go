@@ -13,6 +13,7 @@ import (
 
 	"github.com/magiclink-dev/magiclink/caddymodule/store"
 	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/jsonobj"
 	"github.com/magiclink-dev/magiclink/internal/jsonstr"
 	"github.com/magiclink-dev/magiclink/internal/origin"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
@@ -215,30 +216,50 @@ type createRequest struct {
 
 // parseCreateRequest checks the body of a create call: a JSON object with a user_id, an optional
 // integer expires_in_seconds from 1 to maxTTL, and optional email, name, path, url (on the origin
-// of linkURL) and once. Member names are case-sensitive; unknown members are ignored, and a member
-// set to null counts as absent.
+// of linkURL) and once. Member names are case-sensitive and must not repeat; unknown members are
+// ignored, and a member set to null counts as absent.
 func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (createRequest, *rejection) {
 	var p createRequest
 	if !utf8.Valid(body) {
 		return p, bodyInvalid("it must be UTF-8")
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil {
-		return p, bodyInvalid("it must be a JSON object")
+	// The raw values of the members read, "" when absent or null.
+	var userID, expiresIn, email, name, path, linkTo, once string
+	err := jsonobj.Members(string(body), func(member, value string) error {
+		if value == "null" {
+			return nil
+		}
+		switch member {
+		case "user_id":
+			userID = value
+		case "expires_in_seconds":
+			expiresIn = value
+		case "email":
+			email = value
+		case "name":
+			name = value
+		case "path":
+			path = value
+		case "url":
+			linkTo = value
+		case "once":
+			once = value
+		}
+		return nil
+	})
+	if errors.Is(err, jsonobj.ErrDuplicate) {
+		return p, bodyInvalid("its member names must not repeat")
 	}
-	if members == nil {
+	if err != nil {
 		return p, bodyInvalid("it must be a JSON object")
-	}
-	present := func(name string) bool {
-		v, ok := members[name]
-		return ok && string(v) != "null"
 	}
 
-	if !present("user_id") {
+	if userID == "" {
 		return p, paramMissing("user_id")
 	}
-	if err := json.Unmarshal(members["user_id"], &p.UserID); err != nil {
-		return p, paramInvalid("user_id", "it must be a string")
+	var r *rejection
+	if p.UserID, r = stringMember("user_id", userID); r != nil {
+		return p, r
 	}
 	if p.UserID == "" {
 		return p, paramMissing("user_id")
@@ -247,8 +268,8 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		return p, r
 	}
 
-	if present("expires_in_seconds") {
-		n, err := strconv.ParseInt(string(members["expires_in_seconds"]), 10, 64)
+	if expiresIn != "" {
+		n, err := strconv.ParseInt(expiresIn, 10, 64)
 		switch {
 		case err != nil:
 			return p, paramInvalid("expires_in_seconds", "it must be a whole number of seconds")
@@ -260,16 +281,17 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		p.ExpiresIn = n
 	}
 
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"email", &p.Email}, {"name", &p.Name}, {"path", &p.Path}, {"url", &p.URL}} {
-		if !present(f.name) {
-			continue
-		}
-		if err := json.Unmarshal(members[f.name], f.dst); err != nil {
-			return p, paramInvalid(f.name, "it must be a string")
-		}
+	if p.Email, r = stringMember("email", email); r != nil {
+		return p, r
+	}
+	if p.Name, r = stringMember("name", name); r != nil {
+		return p, r
+	}
+	if p.Path, r = stringMember("path", path); r != nil {
+		return p, r
+	}
+	if p.URL, r = stringMember("url", linkTo); r != nil {
+		return p, r
 	}
 	if r := checkUserField("email", p.Email); r != nil {
 		return p, r
@@ -290,14 +312,28 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		}
 	}
 
-	if present("once") {
-		var once bool
-		if err := json.Unmarshal(members["once"], &once); err != nil {
-			return p, paramInvalid("once", "it must be true or false")
-		}
-		p.Once = &once
+	switch once {
+	case "":
+	case "true", "false":
+		v := once == "true"
+		p.Once = &v
+	default:
+		return p, paramInvalid("once", "it must be true or false")
 	}
 	return p, nil
+}
+
+// stringMember decodes raw, the value of the member name of a create body, which must be a string;
+// "" stands for an absent member.
+func stringMember(name, raw string) (string, *rejection) {
+	if raw == "" {
+		return "", nil
+	}
+	s, err := jsonobj.String(raw)
+	if err != nil {
+		return "", paramInvalid(name, "it must be a string")
+	}
+	return s, nil
 }
 
 // checkUserField rejects a user_id, email or name that no link could carry: longer than 255 bytes,

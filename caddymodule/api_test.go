@@ -447,6 +447,8 @@ func apiErrorCases(id string) []apiErrorCase {
 		invalid("null body", "", `null`),
 		invalid("string body", "", `"u"`),
 		invalid("invalid UTF-8", "", "{\"user_id\":\"\xff\"}"),
+		invalid("repeated member", "", `{"user_id":"u","user_id":"v"}`),
+		invalid("repeated member under an escape", "", `{"user_id":"u","\u0075ser_id":null}`),
 		missing("no user_id", `{}`),
 		missing("null user_id", `{"user_id":null}`),
 		missing("empty user_id", `{"user_id":""}`),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/magiclink-dev/magiclink/internal/claimtext"
+	"github.com/magiclink-dev/magiclink/internal/jsonobj"
 	"github.com/magiclink-dev/magiclink/internal/jsonstr"
 	"github.com/magiclink-dev/magiclink/internal/pathscope"
 )
@@ -125,7 +126,7 @@ func appendDate(dst []byte, name string, t time.Time) []byte {
 // are errors. Unknown members are ignored.
 func parseClaims(payload string) (*Claims, error) {
 	c := new(Claims)
-	err := members(payload, func(name, value string) error {
+	err := jsonobj.Members(payload, func(name, value string) error {
 		var err error
 		switch name {
 		case "sub":
@@ -161,7 +162,7 @@ func parseClaims(payload string) (*Claims, error) {
 
 // audienceValue decodes "aud": a string or an array of strings.
 func audienceValue(raw string) ([]string, error) {
-	if s, err := stringOf(raw); err == nil {
+	if s, err := jsonobj.String(raw); err == nil {
 		return []string{s}, nil
 	}
 	var list []string

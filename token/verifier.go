@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/magiclink-dev/magiclink/internal/jsonobj"
 )
 
 // Config is what a Verifier checks besides the signature. A zero field
@@ -237,7 +239,7 @@ func decodeHeader(segment string, h *Header) (headerMembers, error) {
 	if !ok {
 		return seen, reject(ErrMalformed, "header is not base64url")
 	}
-	err := members(raw, func(name, value string) error {
+	err := jsonobj.Members(raw, func(name, value string) error {
 		var err error
 		switch name {
 		case "alg":

@@ -1,4 +1,4 @@
-package token
+package jsonobj
 
 import (
 	"encoding/json"
@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// twoPassMembers is the reference members is held to: encoding/json's Valid, then a scan of the
-// valid object for its members (how members worked before it validated and scanned in one pass).
+// twoPassMembers is the reference Members is held to: encoding/json's Valid, then a scan of the
+// valid object for its members (how Members worked before it validated and scanned in one pass).
 func twoPassMembers(data string, fn func(name, value string) error) error {
 	if !json.Valid([]byte(data)) {
 		return errors.New("not JSON")
@@ -25,7 +25,7 @@ func twoPassMembers(data string, fn func(name, value string) error) error {
 			i = skipSpace(data, i+1)
 		}
 		end := validValueEnd(data, i)
-		name, err := stringOf(data[i:end])
+		name, err := String(data[i:end])
 		if err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func validValueEnd(data string, i int) int {
 	return i
 }
 
-// memberVerdict runs a members implementation on data and describes what it did: the members it
+// memberVerdict runs an implementation of Members on data and describes what it did: the members it
 // passed on, then its error. The callback refuses a member named "stop", so that the order of
 // its calls and of the checks shows.
 func memberVerdict(impl func(string, func(string, string) error) error, data string) string {
@@ -95,16 +95,16 @@ func memberVerdict(impl func(string, func(string, string) error) error, data str
 	return b.String() + " ok"
 }
 
-// checkMembers fails t when members and twoPassMembers differ on data.
+// checkMembers fails t when Members and twoPassMembers differ on data.
 func checkMembers(t *testing.T, data string) {
 	t.Helper()
-	got, want := memberVerdict(members, data), memberVerdict(twoPassMembers, data)
+	got, want := memberVerdict(Members, data), memberVerdict(twoPassMembers, data)
 	if got != want {
-		t.Fatalf("members(%q):\n got %s\nwant %s", data, got, want)
+		t.Fatalf("Members(%q):\n got %s\nwant %s", data, got, want)
 	}
 }
 
-// hostileJSON are inputs for members, with whether it accepts them when its callback accepts
+// hostileJSON are inputs for Members, with whether it accepts them when its callback accepts
 // every member: every way of not being one valid JSON object, and duplicates at the top level.
 var hostileJSON = []struct {
 	data string
@@ -236,30 +236,54 @@ var hostileJSON = []struct {
 func TestMembersHostileJSON(t *testing.T) {
 	for _, tt := range hostileJSON {
 		checkMembers(t, tt.data)
-		if err := members(tt.data, func(string, string) error { return nil }); (err == nil) != tt.ok {
-			t.Errorf("members(%q) = %v, want accepted %v", tt.data, err, tt.ok)
+		if err := Members(tt.data, func(string, string) error { return nil }); (err == nil) != tt.ok {
+			t.Errorf("Members(%q) = %v, want accepted %v", tt.data, err, tt.ok)
 		}
 	}
 }
 
-// TestMembersDepth checks the nesting limit that members shares with encoding/json: the top-level
+// TestMembersDepth checks the nesting limit that Members shares with encoding/json: the top-level
 // object and 9,999 arrays are accepted, one array more is not.
 func TestMembersDepth(t *testing.T) {
 	for _, arrays := range []int{maxDepth - 1, maxDepth} {
 		data := `{"a":` + strings.Repeat("[", arrays) + strings.Repeat("]", arrays) + `}`
 		checkMembers(t, data)
-		err := members(data, func(string, string) error { return nil })
+		err := Members(data, func(string, string) error { return nil })
 		if want := arrays < maxDepth; (err == nil) != want {
 			t.Errorf("%d nested arrays: %v, want accepted %v", arrays, err, want)
 		}
 	}
 }
 
-// FuzzMembers holds members to twoPassMembers on arbitrary input: the same members passed on in
+// FuzzMembers holds Members to twoPassMembers on arbitrary input: the same members passed on in
 // the same order, and the same error.
 func FuzzMembers(f *testing.F) {
 	for _, tt := range hostileJSON {
 		f.Add(tt.data)
 	}
 	f.Fuzz(checkMembers)
+}
+
+// TestMembersDuplicate checks that the error of a repeated name, and only that one, wraps
+// ErrDuplicate: a repeat in a nested object is no duplicate, and the whole object is validated
+// before names are compared.
+func TestMembersDuplicate(t *testing.T) {
+	for _, tt := range []struct {
+		data string
+		dup  bool
+	}{
+		{`{"a":1,"a":2}`, true},
+		{`{"a":1,"\u0061":2}`, true},
+		{`{"\ud800":1,"\udbff":2}`, true},
+		{`{"a":{"b":1,"b":2}}`, false},
+		{`{"a":1,"b":{"a":2}}`, false},
+		{`{"a":1,"a":2`, false},
+		{`{"a":1,"a":2,}`, false},
+		{`[{"a":1,"a":2}]`, false},
+	} {
+		err := Members(tt.data, func(string, string) error { return nil })
+		if errors.Is(err, ErrDuplicate) != tt.dup {
+			t.Errorf("Members(%q) = %v, want a duplicate error %v", tt.data, err, tt.dup)
+		}
+	}
 }
