@@ -35,3 +35,20 @@ func BenchmarkConsumeFile(b *testing.B) {
 func BenchmarkConsumeRedis(b *testing.B) {
 	benchmarkConsume(b, openTestRedis(b, startRedis(b).Addr))
 }
+
+// BenchmarkConsumeRedisAlone consumes from one goroutine at a time: the
+// latency of a redemption when no other is in flight, which batching must
+// not lengthen.
+func BenchmarkConsumeRedisAlone(b *testing.B) {
+	s := openTestRedis(b, startRedis(b).Addr)
+	until := time.Now().Add(time.Hour)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		first, err := s.Consume(ctx, "alone-"+strconv.Itoa(i), until)
+		if err != nil || !first {
+			b.Fatalf("Consume = %v, %v", first, err)
+		}
+	}
+}
