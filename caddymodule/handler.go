@@ -475,10 +475,9 @@ func (m *MagicLink) consume(r *http.Request, claims *token.Claims) string {
 			zap.String("jti", claims.ID), zap.String("sub", claims.Subject))
 		return ReasonUnavailable
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(app.Timeout))
-	defer cancel()
 	start := time.Now()
-	first, err := app.state.store.Consume(ctx, claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
+	// One store operation, bounded by the store's own timeout.
+	first, err := app.state.store.Consume(r.Context(), claims.ID, claims.Expiry.Add(time.Duration(*m.Leeway)))
 	observeStore(opConsume, start, err)
 	switch {
 	case err != nil:
