@@ -269,16 +269,9 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 	}
 
 	if expiresIn != "" {
-		n, err := strconv.ParseInt(expiresIn, 10, 64)
-		switch {
-		case err != nil:
-			return p, paramInvalid("expires_in_seconds", "it must be a whole number of seconds")
-		case n <= 0:
-			return p, paramInvalid("expires_in_seconds", "it must be positive")
-		case n > int64(maxTTL/time.Second):
-			return p, paramInvalid("expires_in_seconds", "it must not exceed "+strconv.FormatInt(int64(maxTTL/time.Second), 10))
+		if p.ExpiresIn, r = parseExpiresIn(expiresIn, maxTTL); r != nil {
+			return p, r
 		}
-		p.ExpiresIn = n
 	}
 
 	if p.Email, r = stringMember("email", email); r != nil {
@@ -293,23 +286,8 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 	if p.URL, r = stringMember("url", linkTo); r != nil {
 		return p, r
 	}
-	if r := checkUserField("email", p.Email); r != nil {
+	if r := checkLinkFields(&p, linkURL); r != nil {
 		return p, r
-	}
-	if r := checkUserField("name", p.Name); r != nil {
-		return p, r
-	}
-	if err := pathscope.Check(p.Path); err != nil {
-		return p, paramInvalid("path", err.Error())
-	}
-	if p.URL != "" {
-		u, err := token.ParseLinkURL(p.URL)
-		if err != nil {
-			return p, paramInvalid("url", err.Error())
-		}
-		if origin.Of(u) != origin.Of(linkURL) {
-			return p, paramInvalid("url", "it must be on "+origin.Of(linkURL))
-		}
 	}
 
 	switch once {
@@ -321,6 +299,45 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		return p, paramInvalid("once", "it must be true or false")
 	}
 	return p, nil
+}
+
+// parseExpiresIn reads raw, the JSON text of expires_in_seconds: a whole number of seconds from 1
+// to maxTTL.
+func parseExpiresIn(raw string, maxTTL time.Duration) (int64, *rejection) {
+	n, err := strconv.ParseInt(raw, 10, 64)
+	switch {
+	case err != nil:
+		return 0, paramInvalid("expires_in_seconds", "it must be a whole number of seconds")
+	case n <= 0:
+		return 0, paramInvalid("expires_in_seconds", "it must be positive")
+	case n > int64(maxTTL/time.Second):
+		return 0, paramInvalid("expires_in_seconds", "it must not exceed "+strconv.FormatInt(int64(maxTTL/time.Second), 10))
+	}
+	return n, nil
+}
+
+// checkLinkFields rejects an email or name no link could carry, a path the gateway could never
+// accept, and a url that is not a link URL on the origin of linkURL.
+func checkLinkFields(p *createRequest, linkURL *url.URL) *rejection {
+	if r := checkUserField("email", p.Email); r != nil {
+		return r
+	}
+	if r := checkUserField("name", p.Name); r != nil {
+		return r
+	}
+	if err := pathscope.Check(p.Path); err != nil {
+		return paramInvalid("path", err.Error())
+	}
+	if p.URL != "" {
+		u, err := token.ParseLinkURL(p.URL)
+		if err != nil {
+			return paramInvalid("url", err.Error())
+		}
+		if origin.Of(u) != origin.Of(linkURL) {
+			return paramInvalid("url", "it must be on "+origin.Of(linkURL))
+		}
+	}
+	return nil
 }
 
 // stringMember decodes raw, the value of the member name of a create body, which must be a string;

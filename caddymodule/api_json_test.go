@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/magiclink-dev/magiclink/internal/jsonstr"
-	"github.com/magiclink-dev/magiclink/internal/origin"
-	"github.com/magiclink-dev/magiclink/internal/pathscope"
 	"github.com/magiclink-dev/magiclink/internal/ruletest"
-	"github.com/magiclink-dev/magiclink/token"
 )
 
 // encodingJSON is v as writeAPIJSON encodes it, with encoding/json.
@@ -47,7 +43,9 @@ func TestSignInTokenJSON(t *testing.T) {
 }
 
 // parseCreateRequestEncodingJSON is the reference parseCreateRequest is held to: the create body
-// parser as it was on encoding/json, which lets the last of repeated member names win.
+// parser as it was on encoding/json, which lets the last of repeated member names win. It shares
+// the field rules (parseExpiresIn, checkUserField, checkLinkFields), so the two differ only in how
+// they read the JSON.
 func parseCreateRequestEncodingJSON(body []byte, linkURL *url.URL, maxTTL time.Duration) (createRequest, *rejection) {
 	var p createRequest
 	if !utf8.Valid(body) {
@@ -79,16 +77,10 @@ func parseCreateRequestEncodingJSON(body []byte, linkURL *url.URL, maxTTL time.D
 	}
 
 	if present("expires_in_seconds") {
-		n, err := strconv.ParseInt(string(members["expires_in_seconds"]), 10, 64)
-		switch {
-		case err != nil:
-			return p, paramInvalid("expires_in_seconds", "it must be a whole number of seconds")
-		case n <= 0:
-			return p, paramInvalid("expires_in_seconds", "it must be positive")
-		case n > int64(maxTTL/time.Second):
-			return p, paramInvalid("expires_in_seconds", "it must not exceed "+strconv.FormatInt(int64(maxTTL/time.Second), 10))
+		var r *rejection
+		if p.ExpiresIn, r = parseExpiresIn(string(members["expires_in_seconds"]), maxTTL); r != nil {
+			return p, r
 		}
-		p.ExpiresIn = n
 	}
 
 	for _, f := range []struct {
@@ -102,23 +94,8 @@ func parseCreateRequestEncodingJSON(body []byte, linkURL *url.URL, maxTTL time.D
 			return p, paramInvalid(f.name, "it must be a string")
 		}
 	}
-	if r := checkUserField("email", p.Email); r != nil {
+	if r := checkLinkFields(&p, linkURL); r != nil {
 		return p, r
-	}
-	if r := checkUserField("name", p.Name); r != nil {
-		return p, r
-	}
-	if err := pathscope.Check(p.Path); err != nil {
-		return p, paramInvalid("path", err.Error())
-	}
-	if p.URL != "" {
-		u, err := token.ParseLinkURL(p.URL)
-		if err != nil {
-			return p, paramInvalid("url", err.Error())
-		}
-		if origin.Of(u) != origin.Of(linkURL) {
-			return p, paramInvalid("url", "it must be on "+origin.Of(linkURL))
-		}
 	}
 
 	if present("once") {
