@@ -213,6 +213,14 @@ func TestAPIFlow(t *testing.T) {
 	if got := scrape(t)[created200] - countBefore; got != 1 {
 		t.Errorf("%s went up by %v, want 1", created200, got)
 	}
+	const created401 = `caddy_magic_link_api_requests_total{code="401",endpoint="create"}`
+	refusedBefore := scrape(t)[created401]
+	if res := e.call(t, apiRequest{http.MethodPost, "/v1/sign_in_tokens", nil, `{"user_id":"user_123"}`}); res.status != http.StatusUnauthorized {
+		t.Errorf("a create without a key: status %d, want 401", res.status)
+	}
+	if got := scrape(t)[created401] - refusedBefore; got != 1 {
+		t.Errorf("%s went up by %v, want 1", created401, got)
+	}
 	created := res.signInToken(t)
 	var members []string
 	for k := range res.object(t) {

@@ -48,6 +48,7 @@ type moduleMetrics struct {
 	linkRejected, sessionRejected               map[string]prometheus.Counter
 	storeError                                  map[string]prometheus.Counter
 	storeTime                                   map[string]prometheus.Observer
+	apiOK                                       map[string]prometheus.Counter // by endpoint, code 200
 }
 
 // newMetrics creates the collectors and looks up the label children.
@@ -101,6 +102,10 @@ func newMetrics() *moduleMetrics {
 		m.storeError[op] = m.storeErrors.WithLabelValues(op)
 		m.storeTime[op] = m.storeSeconds.WithLabelValues(op)
 	}
+	m.apiOK = make(map[string]prometheus.Counter, len(endpointNames))
+	for _, ep := range endpointNames {
+		m.apiOK[ep] = m.apiRequests.WithLabelValues(ep, "200")
+	}
 	return m
 }
 
@@ -147,8 +152,9 @@ func observeStore(op string, start time.Time, err error) {
 // countAPIRequest counts a request to an endpoint of the issuing API answered with status (0: the
 // response was not written, counted as 200 as net/http would send it).
 func countAPIRequest(endpoint string, status int) {
-	if status == 0 {
-		status = http.StatusOK
+	if status == 0 || status == http.StatusOK {
+		metrics.apiOK[endpoint].Inc()
+		return
 	}
 	metrics.apiRequests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
 }
