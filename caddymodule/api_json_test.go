@@ -210,3 +210,33 @@ func FuzzParseCreateRequestDifferential(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckRevokeBody checks the bodies a revoke call takes: none, null or a JSON object, with
+// JSON's whitespace around them and no other.
+func TestCheckRevokeBody(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		ok   bool
+	}{
+		{"", true},
+		{"null", true},
+		{" \t\r\nnull\n", true},
+		{"{}", true},
+		{"\t{\"a\":[1,{\"b\":null}]}\r\n", true},
+		{"\v{}", false},
+		{"\vnull", false},
+		{"{}\f", false},
+		{"\u00a0{}", false},
+		{"nul", false},
+		{"[1]", false},
+		{`"x"`, false},
+		{"1", false},
+		{"{", false},
+		{"{}{}", false},
+		{"{}x", false},
+	} {
+		if got := checkRevokeBody([]byte(tt.body)) == nil; got != tt.ok {
+			t.Errorf("checkRevokeBody(%q) accepted = %v, want %v", tt.body, got, tt.ok)
+		}
+	}
+}
