@@ -2,27 +2,16 @@ package jsonstr_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/magiclink-dev/magiclink/internal/jsonstr"
 	"github.com/magiclink-dev/magiclink/internal/ruletest"
 )
 
-func encodingJSON(t testing.TB, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
 // TestAppend checks Append against encoding/json on texts that take every escape.
 func TestAppend(t *testing.T) {
 	for _, s := range ruletest.JSONStrings {
-		if got, want := jsonstr.Append(nil, s), encodingJSON(t, s); !bytes.Equal(got, want) {
+		if got, want := jsonstr.Append(nil, s), ruletest.EncodingJSON(t, s); !bytes.Equal(got, want) {
 			t.Errorf("Append(%q) = %q, want %q (encoding/json)", s, got, want)
 		}
 	}
@@ -35,7 +24,7 @@ func FuzzAppend(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := jsonstr.Append([]byte("x"), s)
-		want := append([]byte("x"), encodingJSON(t, s)...)
+		want := append([]byte("x"), ruletest.EncodingJSON(t, s)...)
 		if !bytes.Equal(got, want) {
 			t.Errorf("Append(%q) = %q, want %q (encoding/json)", s, got[1:], want[1:])
 		}

@@ -3,9 +3,16 @@
 // one link URL rule (token.ParseLinkURL) agrees with the others: token.Link
 // and the Signer, the Verifier, the gateway and the CLI each run these tables
 // in their own tests. It also holds the texts the one JSON string encoder
-// (package jsonstr) is held to encoding/json with. It is imported by tests
+// (package jsonstr) is held to encoding/json with, and that reference
+// encoding, EncodingJSON. It is imported by tests
 // only.
 package ruletest
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
 
 // Token is the token the link cases put in their links: what a real token
 // looks like, three base64url segments.
@@ -116,4 +123,18 @@ var JSONStrings = []string{
 	"\xe2\x80\xa8 and a cut \xe2\x80",
 	"\xed\xa0\x80 surrogate",
 	"https://shop.example.com/welcome?a=<b>&c=\"d\"#\\e",
+}
+
+// EncodingJSON is v as encoding/json encodes it with HTML escaping off, the
+// way the project's own JSON encoders must write it, without the newline
+// json.Encoder adds.
+func EncodingJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
