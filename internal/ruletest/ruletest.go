@@ -4,8 +4,7 @@
 // and the Signer, the Verifier, the gateway and the CLI each run these tables
 // in their own tests. It also holds the texts the one JSON string encoder
 // (package jsonstr) is held to encoding/json with, and that reference
-// encoding, EncodingJSON. It is imported by tests
-// only.
+// encoding, EncodingJSON. It is imported by tests only.
 package ruletest
 
 import (
