@@ -289,13 +289,12 @@ func parseCreateRequest(body []byte, linkURL *url.URL, maxTTL time.Duration) (cr
 		return p, r
 	}
 
-	switch once {
-	case "":
-	case "true", "false":
-		v := once == "true"
+	if once != "" {
+		v, err := jsonobj.Bool(once)
+		if err != nil {
+			return p, paramInvalid("once", "it must be true or false")
+		}
 		p.Once = &v
-	default:
-		return p, paramInvalid("once", "it must be true or false")
 	}
 	return p, nil
 }

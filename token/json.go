@@ -19,13 +19,11 @@ func stringValue(raw, name string) (string, error) {
 
 // boolValue decodes a member's raw value that must be true or false.
 func boolValue(raw, name string) (bool, error) {
-	switch raw {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
+	b, err := jsonobj.Bool(raw)
+	if err != nil {
+		return false, fmt.Errorf("%s is not true or false", name)
 	}
-	return false, fmt.Errorf("%s is not true or false", name)
+	return b, nil
 }
 
 // maxNumericDate is the last second of year 9999.

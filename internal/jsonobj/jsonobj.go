@@ -276,6 +276,18 @@ func String(raw string) (string, error) {
 	return s, nil
 }
 
+// Bool decodes raw, a JSON value that Members passed on, that must be true or
+// false.
+func Bool(raw string) (bool, error) {
+	switch raw {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errors.New("not true or false")
+}
+
 // truncate shortens attacker-controlled text for an error message.
 func truncate(s string) string {
 	if len(s) > 32 {

@@ -287,3 +287,24 @@ func TestMembersDuplicate(t *testing.T) {
 		}
 	}
 }
+
+func TestBool(t *testing.T) {
+	for _, tt := range []struct {
+		raw      string
+		want, ok bool
+	}{
+		{"true", true, true},
+		{"false", false, true},
+		{"", false, false},
+		{"null", false, false},
+		{"True", false, false},
+		{`"true"`, false, false},
+		{"1", false, false},
+		{" true", false, false},
+	} {
+		got, err := Bool(tt.raw)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("Bool(%q) = %v, %v; want %v, ok %v", tt.raw, got, err, tt.want, tt.ok)
+		}
+	}
+}
