@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/magiclink-dev/magiclink/internal/freeport"
+	"github.com/redis/go-redis/v9"
 )
 
 // freePorts returns n free loopback ports, none returned before in this process.
@@ -211,22 +212,11 @@ func waitPong(port int, timeout time.Duration) error {
 	}
 }
 
+// ping sends PING to the Redis on port with the client redisFault checks Redis with.
 func ping(port int) error {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return err
-	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return errors.New("answered " + strings.TrimSpace(line))
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
 }
